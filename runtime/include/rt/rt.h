@@ -1,0 +1,127 @@
+// rtlab: a Go-style runtime in C++. This header pulls in the whole public API.
+//
+// A program hands its main function to rt::run, which starts the runtime
+// (schedinit, the main goroutine, sysmon) and never returns: the process
+// exits with main's return value, exactly like a Go program. Inside, code
+// runs on goroutines:
+//
+//   int main(int argc, char** argv) {
+//     return rt::run(argc, argv, [] {
+//       rt::WaitGroup wg;
+//       wg.add(1);
+//       rt::go([&] { work(); wg.done(); });
+//       wg.wait();
+//       return 0;
+//     });
+//   }
+//
+// Goroutines must block only through rt primitives (rt::Mutex, channels,
+// rt::sys calls). A goroutine blocked in an OS mutex or condition variable
+// holds its thread and its P, and can deadlock the program: the runtime
+// cannot see it waiting.
+//
+// Environment: GOMAXPROCS (number of Ps; invalid values are ignored, as in
+// Go), GODEBUG (comma-separated key=value: schedtrace=N prints a scheduler
+// line every N ms, scheddetail=1 adds per-P/M/G lines, stacksize=BYTES sets
+// the goroutine stack size, stackguard=N the number of stacks that get a
+// guard page, schedlatency=1 records scheduling latency).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <utility>
+
+#include "rt/panic.h"
+#include "rt/sync.h"
+#include "rt/sys.h"
+
+namespace rt {
+
+namespace internal {
+struct G;
+G* newproc_begin(void** storage, size_t size, size_t align);
+void newproc_end(G* g, void (*run)(void*), void (*destroy)(void*));
+void preempt_check_public();
+[[noreturn]] void goexit_unwind();
+}  // namespace internal
+
+// Starts the runtime and runs main as the main goroutine. Does not return:
+// the process exits with main's result once it returns (other goroutines
+// are not waited for, as in Go).
+[[noreturn]] int run(int argc, char** argv, std::function<int()> main);
+
+// Starts f(args...) in a new goroutine. The arguments are copied (or moved)
+// now, like the arguments of a Go statement `go f(x, y)`.
+template <class F, class... Args>
+void go(F&& f, Args&&... args) {
+  auto closure = [fn = std::forward<F>(f), ... as = std::forward<Args>(args)]() mutable {
+    std::invoke(fn, as...);
+  };
+  using Closure = decltype(closure);
+  void* mem;
+  internal::G* g = internal::newproc_begin(&mem, sizeof(Closure), alignof(Closure));
+  new (mem) Closure(std::move(closure));
+  internal::newproc_end(
+      g, [](void* p) { (*static_cast<Closure*>(p))(); }, [](void* p) { static_cast<Closure*>(p)->~Closure(); });
+}
+
+// Yields the processor: the goroutine goes to the global run queue.
+void gosched();
+
+// Sets GOMAXPROCS to n (a stop-the-world) and returns the previous value;
+// n <= 0 only queries.
+int gomaxprocs(int n);
+
+// Number of goroutines that exist (runnable, running, blocked, in syscalls).
+int num_goroutine();
+
+// Wires the calling goroutine to its current OS thread: it only runs there,
+// and no other goroutine runs there, until as many unlock_os_thread calls.
+// A goroutine that exits while locked terminates its thread.
+void lock_os_thread();
+void unlock_os_thread();
+
+// Ends the calling goroutine after running the destructors of its frames
+// (Go's deferred calls). Implemented as an exception that only the
+// goroutine's entry catches: a catch (...) that does not rethrow stops it.
+// In the main goroutine, the program continues until the others finish, and
+// then dies with "no goroutines (main called runtime.Goexit) - deadlock!".
+[[noreturn]] inline void goexit() { internal::goexit_unwind(); }
+
+// A safe point for loops that make no runtime call: yields if the
+// scheduler asked this goroutine to stop (preemption, stop-the-world).
+inline void preempt_point() { internal::preempt_check_public(); }
+
+// The goroutine id of the caller (1 for the main goroutine).
+int64_t goid();
+
+// Monotonic time in nanoseconds.
+int64_t nanotime();
+
+// Scheduler counters, summed over all Ps.
+struct SchedStats {
+  uint64_t ctxswitches;
+  uint64_t goroutines_created;
+  uint64_t goroutines_exited;
+  uint64_t steal_attempts;
+  uint64_t stolen;
+  uint64_t parks;
+  uint64_t readies;
+  uint64_t preemptions;
+  uint64_t spinning_wakeups;
+  uint64_t stw_count;
+  int64_t threads;
+  int gomaxprocs;
+};
+SchedStats read_sched_stats();
+
+// Name of the variant of each policy axis linked into this binary, e.g.
+// "perp_coop" (axes in the order runq, preempt).
+std::string variant_name();
+
+}  // namespace rt

@@ -1,0 +1,80 @@
+// Fixed-size allocator for runtime metadata (Go's mfixalloc.go).
+//
+// Runtime metadata (G, M, P, later spans and caches) never comes from
+// malloc: malloc may be the very thing being measured, and a runtime that
+// calls it from a signal handler or while holding its own locks invites
+// deadlock. FixAlloc carves objects of one type out of 256 KiB chunks
+// mapped straight from the OS and keeps freed objects on a free list.
+// Objects are value-initialised on every alloc. Memory is never returned.
+#pragma once
+
+#include <sys/mman.h>
+
+#include <cstddef>
+#include <new>
+
+#include "runtime/sched/lock.h"
+
+namespace rt::internal {
+
+[[noreturn]] void throw_fatal(const char* msg);
+
+template <class T>
+class FixAlloc {
+ public:
+  template <class... Args>
+  T* alloc(Args&&... args) {
+    void* mem;
+    {
+      LockGuard g(lock_);
+      if (free_ != nullptr) {
+        mem = free_;
+        free_ = free_->next;
+      } else {
+        if (chunk_left_ < kObjSize) refill();
+        mem = chunk_;
+        chunk_ += kObjSize;
+        chunk_left_ -= kObjSize;
+      }
+      inuse_++;
+    }
+    return new (mem) T(std::forward<Args>(args)...);
+  }
+
+  void free(T* obj) {
+    obj->~T();
+    LockGuard g(lock_);
+    auto* node = reinterpret_cast<FreeNode*>(obj);
+    node->next = free_;
+    free_ = node;
+    inuse_--;
+  }
+
+  size_t inuse() const { return inuse_; }
+  size_t sys_bytes() const { return sys_; }
+
+ private:
+  struct FreeNode {
+    FreeNode* next;
+  };
+  static constexpr size_t kAlign = alignof(T) < 16 ? 16 : alignof(T);
+  static constexpr size_t kObjSize = (sizeof(T) + kAlign - 1) / kAlign * kAlign;
+  static constexpr size_t kChunk = kObjSize > (64 << 10) ? kObjSize : (256 << 10);
+
+  void refill() {
+    void* p = mmap(nullptr, kChunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw_fatal("out of memory allocating runtime metadata");
+    chunk_ = static_cast<char*>(p);
+    chunk_left_ = kChunk;
+    sys_ += kChunk;
+  }
+
+  Lock lock_;
+  FreeNode* free_ = nullptr;
+  char* chunk_ = nullptr;
+  size_t chunk_left_ = 0;
+  size_t inuse_ = 0;
+  size_t sys_ = 0;
+};
+
+}  // namespace rt::internal

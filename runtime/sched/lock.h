@@ -1,0 +1,63 @@
+// Runtime locks and notes: the two OS-level blocking primitives of the
+// runtime itself (Go's lock_futex.go).
+//
+// A Lock is a three-state futex mutex (unlocked, locked, locked with
+// sleepers). It blocks the whole M, so it guards only short critical
+// sections inside the runtime; goroutines that want to block use the
+// rt::Mutex family, which parks the goroutine instead of the thread.
+// Holding a Lock raises m->locks, which marks the M as not preemptible:
+// an asynchronous preemption must never stop a goroutine that holds one.
+//
+// A Note is a one-shot event: one M sleeps on it, another wakes it exactly
+// once, and it must be cleared before reuse. Idle Ms park on their note;
+// stop-the-world waits on one.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace rt::internal {
+
+class Lock {
+ public:
+  void lock();
+  void unlock();
+  bool try_lock();
+
+ private:
+  // 0 unlocked, 1 locked, 2 locked and some M may be sleeping in futex.
+  std::atomic<uint32_t> state_{0};
+};
+
+class LockGuard {
+ public:
+  explicit LockGuard(Lock& l) : l_(l) { l_.lock(); }
+  ~LockGuard() { l_.unlock(); }
+  LockGuard(const LockGuard&) = delete;
+  LockGuard& operator=(const LockGuard&) = delete;
+
+ private:
+  Lock& l_;
+};
+
+class Note {
+ public:
+  void clear() { key_.store(0, std::memory_order_relaxed); }
+  void wakeup();
+  void sleep();
+  // Returns true if woken, false on timeout. ns < 0 sleeps without limit.
+  bool sleep_for(int64_t ns);
+
+ private:
+  std::atomic<uint32_t> key_{0};
+};
+
+// Thin futex wrappers, shared with the semaphore implementation tests.
+void futex_sleep(std::atomic<uint32_t>* addr, uint32_t val, int64_t ns);
+void futex_wake(std::atomic<uint32_t>* addr, int count);
+
+int64_t nanotime();  // CLOCK_MONOTONIC in ns
+void osyield();
+void usleep_os(int64_t us);
+
+}  // namespace rt::internal

@@ -1,0 +1,1398 @@
+// The goroutine scheduler (Go's proc.go).
+//
+// Algorithm. Each M (OS thread) that holds a P runs schedule() on its g0
+// stack: every 61st tick it takes one goroutine from the global queue (so
+// the global queue is never starved by local work), otherwise it asks the
+// run-queue policy for the P's next goroutine, and otherwise calls
+// findrunnable(), which looks at the local queue, the global queue, then
+// steals from other Ps, and finally gives up its P and parks the M. It then
+// execute()s the goroutine: switches to its stack with rt_gogo. A goroutine
+// comes back to the scheduler through mcall(): gopark (blocking), gosched
+// (yield), preemption, or goexit.
+//
+// Spinning. An M without work that looks for work is "spinning". wakep()
+// starts one spinning M when a goroutine is made runnable, there is an idle
+// P and nobody is spinning; a spinning M that finds work stops spinning and
+// calls wakep() again. At most half of the busy Ps' worth of Ms spin. Just
+// before an M parks it must drop spinning and re-check every queue, because
+// a goroutine readied between its last check and the drop would otherwise
+// wait for nobody (the "delicate dance" of findrunnable).
+//
+// Deadlock. When an M goes idle with sched.lock held, checkdead() counts Ms
+// that could still run something; if none can and no goroutine is
+// runnable, the program is deadlocked and dies with Go's message.
+#include <cxxabi.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "runtime/include/rt/rt.h"
+#include "runtime/mem/fixalloc.h"
+#include "runtime/obs/stats.h"
+#include "runtime/policy/preempt.h"
+#include "runtime/policy/runq.h"
+#include "runtime/sched/runtime2.h"
+#include "runtime/sched/signals.h"
+
+#ifdef RT_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+extern "C" {
+__attribute__((used)) __thread rt::internal::G* rt_tls_g;
+__attribute__((used)) __thread rt::internal::M* rt_tls_m;
+void rt_gogo(void* sp) __attribute__((noreturn));
+void rt_mcall(void** save_sp, uintptr_t g0_top, void (*fn)(void*), void* arg);
+void rt_systemstack_switch(uintptr_t g0_top, void (*fn)(void*), void* arg);
+void rt_gostart();
+}
+
+namespace rt::internal {
+
+Sched sched;
+std::atomic<int32_t> gomaxprocs{0};
+P* allp[kMaxProcs];
+std::atomic<M*> allm{nullptr};
+std::atomic<bool> main_started{false};
+
+namespace {
+
+FixAlloc<G> galloc;
+FixAlloc<M> malloc_m;
+FixAlloc<P> palloc;
+
+// allgs: every G ever created, append-only, for the deadlock check, the
+// goroutine dump and the schedtrace. Reserved once, committed on demand.
+constexpr size_t kMaxAllgs = size_t(1) << 26;
+G** allgs = nullptr;
+std::atomic<size_t> allglen{0};
+Lock allglock;
+
+M m0;
+G g0_main;
+bool main_goexited = false;
+size_t stack_size = 64 << 10;
+
+constexpr int32_t kGfreeLocalMax = 64;
+constexpr int32_t kGfreeBatch = 32;
+constexpr uint32_t kGlobalRunqInterval = 61;
+
+// ---- Thread state that follows a goroutine ----------------------------
+
+struct EhGlobals {
+  void* caught;
+  unsigned int uncaught;
+};
+
+// __cxa_get_globals is declared __attribute__((const)); calling it through
+// a function the compiler cannot analyse keeps it from reusing a pointer
+// computed on another thread before a switch.
+__attribute__((noinline, noipa)) EhGlobals* eh_globals() {
+  return reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
+}
+
+__attribute__((noinline, noipa)) int* errno_location() { return &errno; }
+
+inline void save_thread_state(G* gp) {
+  gp->saved_errno = *errno_location();
+  EhGlobals* eh = eh_globals();
+  gp->eh_caught = eh->caught;
+  gp->eh_uncaught = eh->uncaught;
+}
+
+inline void restore_thread_state(G* gp) {
+  *errno_location() = gp->saved_errno;
+  EhGlobals* eh = eh_globals();
+  eh->caught = gp->eh_caught;
+  eh->uncaught = gp->eh_uncaught;
+}
+
+inline void check_stack_on_switch(G* gp) {
+  if (gp->stack.lo == 0) return;
+  uintptr_t sp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  if (!stack_canary_ok(gp->stack) || sp < gp->stack.lo) report_stack_overflow(gp);
+}
+
+// ---- ASan fiber annotations ------------------------------------------
+
+#ifdef RT_ASAN
+inline void asan_start_switch(void** fake_save, uintptr_t lo, uintptr_t hi) {
+  __sanitizer_start_switch_fiber(fake_save, reinterpret_cast<void*>(lo), hi - lo);
+}
+inline void asan_finish_switch(void* fake) { __sanitizer_finish_switch_fiber(fake, nullptr, nullptr); }
+#else
+inline void asan_start_switch(void**, uintptr_t, uintptr_t) {}
+inline void asan_finish_switch(void*) {}
+#endif
+
+}  // namespace
+
+// ---- Random numbers (per M, wyrand) -----------------------------------
+
+uint32_t fastrand() {
+  M* mp = getm();
+  uint64_t* state = mp != nullptr ? &mp->fastrand : nullptr;
+  static std::atomic<uint64_t> shared{0x9e3779b97f4a7c15ULL};
+  uint64_t s = state != nullptr ? (*state += 0xa0761d6478bd642fULL)
+                                : shared.fetch_add(0xa0761d6478bd642fULL, std::memory_order_relaxed);
+  __uint128_t r = __uint128_t(s) * (s ^ 0xe7037ed1a0b428dbULL);
+  return uint32_t(uint64_t(r >> 64) ^ uint64_t(r));
+}
+
+uint32_t fastrandn(uint32_t n) { return uint32_t((uint64_t(fastrand()) * n) >> 32); }
+
+// ---- Status transitions ------------------------------------------------
+
+void casgstatus(G* gp, uint32_t from, uint32_t to) {
+  uint32_t expected = from;
+  if (!gp->atomicstatus.compare_exchange_strong(expected, to, std::memory_order_acq_rel)) {
+    char buf[128];
+    snprintf(buf, sizeof buf, "casgstatus: goroutine %lld from %u to %u, but status is %u",
+             static_cast<long long>(gp->goid), from, to, expected);
+    throw_fatal(buf);
+  }
+}
+
+// ---- allgs -----------------------------------------------------------------
+
+static void allgadd(G* gp) {
+  LockGuard g(allglock);
+  size_t n = allglen.load(std::memory_order_relaxed);
+  if (n == kMaxAllgs) throw_fatal("too many goroutines");
+  allgs[n] = gp;
+  allglen.store(n + 1, std::memory_order_release);
+}
+
+void for_each_g(void (*fn)(G*, void*), void* arg) {
+  size_t n = allglen.load(std::memory_order_acquire);
+  for (size_t i = 0; i < n; i++) fn(allgs[i], arg);
+}
+
+// ---- P and M lists (sched.lock held) -------------------------------------
+
+static void pidleput(P* p) {
+  if (!policy::runq::empty(p)) throw_fatal("pidleput: P has non-empty run queue");
+  p->link = sched.pidle;
+  sched.pidle = p;
+  sched.npidle.fetch_add(1, std::memory_order_relaxed);
+}
+
+static P* pidleget() {
+  P* p = sched.pidle;
+  if (p != nullptr) {
+    sched.pidle = p->link;
+    sched.npidle.fetch_sub(1, std::memory_order_relaxed);
+  }
+  return p;
+}
+
+static void checkdead();
+
+static void mput(M* mp) {
+  mp->schedlink = sched.midle;
+  sched.midle = mp;
+  sched.nmidle++;
+  checkdead();
+}
+
+static M* mget() {
+  M* mp = sched.midle;
+  if (mp != nullptr) {
+    sched.midle = mp->schedlink;
+    sched.nmidle--;
+  }
+  return mp;
+}
+
+// ---- Global run queue (sched.lock held) ----------------------------------
+
+void globrunqput(G* gp) {
+  gp->schedlink = nullptr;
+  if (sched.runqtail != nullptr)
+    sched.runqtail->schedlink = gp;
+  else
+    sched.runqhead = gp;
+  sched.runqtail = gp;
+  sched.runqsize++;
+}
+
+void globrunqputhead(G* gp) {
+  gp->schedlink = sched.runqhead;
+  sched.runqhead = gp;
+  if (sched.runqtail == nullptr) sched.runqtail = gp;
+  sched.runqsize++;
+}
+
+void globrunqputbatch(G* head, G* tail, int32_t n) {
+  tail->schedlink = nullptr;
+  if (sched.runqtail != nullptr)
+    sched.runqtail->schedlink = head;
+  else
+    sched.runqhead = head;
+  sched.runqtail = tail;
+  sched.runqsize += n;
+}
+
+static G* globrunqpop() {
+  G* gp = sched.runqhead;
+  sched.runqhead = gp->schedlink;
+  if (sched.runqhead == nullptr) sched.runqtail = nullptr;
+  sched.runqsize--;
+  return gp;
+}
+
+// Takes a fair share of the global queue for p: returns one goroutine and
+// moves up to max-1 more (at most half of p's local capacity) onto p's own
+// queue. max == 0 means no limit beyond the fair share.
+G* globrunqget(P* p, int32_t max) {
+  if (sched.runqsize == 0) return nullptr;
+  int32_t n = sched.runqsize / gomaxprocs.load(std::memory_order_relaxed) + 1;
+  if (n > sched.runqsize) n = sched.runqsize;
+  if (max > 0 && n > max) n = max;
+  if (!policy::runq::has_local_queues()) n = 1;
+  if (n > int32_t(policy::LocalRunq::kSize / 2)) n = policy::LocalRunq::kSize / 2;
+  G* gp = globrunqpop();
+  for (n--; n > 0; n--) policy::runq::put(p, globrunqpop(), false);
+  return gp;
+}
+
+void globrunqput_locked(G* gp) {
+  LockGuard g(sched.lock);
+  globrunqput(gp);
+}
+
+// ---- P ownership ----------------------------------------------------------
+
+static void acquirep(P* p) {
+  M* mp = getm();
+  if (mp->p != nullptr || p->m != nullptr || p->status.load(std::memory_order_relaxed) != kPidle) {
+    throw_fatal("acquirep: invalid P state");
+  }
+  mp->p = p;
+  p->m = mp;
+  p->status.store(kPrunning, std::memory_order_release);
+}
+
+static P* releasep() {
+  M* mp = getm();
+  P* p = mp->p;
+  if (p == nullptr || p->m != mp || p->status.load(std::memory_order_relaxed) != kPrunning) {
+    throw_fatal("releasep: invalid P state");
+  }
+  mp->p = nullptr;
+  p->m = nullptr;
+  p->status.store(kPidle, std::memory_order_release);
+  return p;
+}
+
+// ---- M creation and parking ------------------------------------------------
+
+static void mstart_on_thread(M* mp);
+
+static void* thread_start(void* arg) {
+  mstart_on_thread(static_cast<M*>(arg));
+  return nullptr;
+}
+
+static void newm(bool spinning, P* p, int64_t id) {
+  M* mp = malloc_m.alloc();
+  mp->id = id;
+  mp->g0 = galloc.alloc();
+  mp->g0->m = mp;
+  mp->g0->atomicstatus.store(kGrunning, std::memory_order_relaxed);
+  mp->g0->issystem = true;
+  mp->spinning = spinning;
+  mp->nextp = p;
+  mp->fastrand = uint64_t(nanotime()) * 0x9e3779b97f4a7c15ULL + uint64_t(id);
+  M* head = allm.load(std::memory_order_relaxed);
+  do {
+    mp->alllink = head;
+  } while (!allm.compare_exchange_weak(head, mp, std::memory_order_release));
+
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 512 << 10);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  // New threads start with every signal blocked; minit unblocks the ones
+  // the runtime handles once the thread is ready for them.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int err = pthread_create(&mp->thread, &attr, thread_start, mp);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  pthread_attr_destroy(&attr);
+  if (err != 0) {
+    char buf[96];
+    snprintf(buf, sizeof buf, "newm: pthread_create failed: %s", strerror(err));
+    throw_fatal(buf);
+  }
+}
+
+// Parks the current M until startm hands it a P.
+static void stopm() {
+  M* mp = getm();
+  if (mp->locks != 0) throw_fatal("stopm holding locks");
+  if (mp->p != nullptr) throw_fatal("stopm holding p");
+  if (mp->spinning) throw_fatal("stopm spinning");
+  {
+    LockGuard g(sched.lock);
+    mput(mp);
+  }
+  mp->blocked = true;
+  mp->park.sleep();
+  mp->park.clear();
+  mp->blocked = false;
+  acquirep(mp->nextp);
+  mp->nextp = nullptr;
+}
+
+// Schedules some M to run p (or any idle P if p is nullptr). With spinning,
+// the caller has already incremented nmspinning on the new M's behalf.
+static void startm(P* p, bool spinning) {
+  M* self = getm();
+  if (self != nullptr) self->locks++;
+  sched.lock.lock();
+  if (p == nullptr) {
+    p = pidleget();
+    if (p == nullptr) {
+      sched.lock.unlock();
+      if (spinning && sched.nmspinning.fetch_sub(1) <= 0) throw_fatal("startm: negative nmspinning");
+      if (self != nullptr) self->locks--;
+      return;
+    }
+  }
+  M* nmp = mget();
+  if (nmp == nullptr) {
+    int64_t id = sched.mnext++;
+    if (sched.mnext - sched.nmfreed > sched.maxmcount) {
+      char buf[96];
+      snprintf(buf, sizeof buf, "thread exhaustion: program exceeds %d-thread limit", sched.maxmcount);
+      throw_fatal(buf);
+    }
+    sched.lock.unlock();
+    if (spinning) sched.spinning_wakeups.fetch_add(1, std::memory_order_relaxed);
+    newm(spinning, p, id);
+    if (self != nullptr) self->locks--;
+    return;
+  }
+  sched.lock.unlock();
+  if (nmp->spinning) throw_fatal("startm: m is spinning");
+  if (nmp->nextp != nullptr) throw_fatal("startm: m has p");
+  if (spinning) sched.spinning_wakeups.fetch_add(1, std::memory_order_relaxed);
+  nmp->spinning = spinning;
+  nmp->nextp = p;
+  nmp->park.wakeup();
+  if (self != nullptr) self->locks--;
+}
+
+// Hands off p from an M that is blocking (syscall, locked wait) or gone.
+static void handoffp(P* p) {
+  if (!policy::runq::empty(p) || sched.runqsize != 0) {
+    startm(p, false);
+    return;
+  }
+  if (sched.nmspinning.load() + sched.npidle.load() == 0) {
+    int32_t zero = 0;
+    if (sched.nmspinning.compare_exchange_strong(zero, 1)) {
+      startm(p, true);
+      return;
+    }
+  }
+  sched.lock.lock();
+  if (sched.gcwaiting.load()) {
+    p->status.store(kPgcstop);
+    if (--sched.stopwait == 0) sched.stopnote.wakeup();
+    sched.lock.unlock();
+    return;
+  }
+  if (sched.runqsize != 0) {
+    sched.lock.unlock();
+    startm(p, false);
+    return;
+  }
+  pidleput(p);
+  sched.lock.unlock();
+}
+
+void wakep() {
+  if (sched.npidle.load(std::memory_order_relaxed) == 0) return;
+  if (sched.nmspinning.load(std::memory_order_relaxed) != 0) return;
+  int32_t zero = 0;
+  if (!sched.nmspinning.compare_exchange_strong(zero, 1)) return;
+  startm(nullptr, true);
+}
+
+static void resetspinning() {
+  M* mp = getm();
+  if (!mp->spinning) throw_fatal("resetspinning: not a spinning m");
+  mp->spinning = false;
+  if (sched.nmspinning.fetch_sub(1) <= 0) throw_fatal("findrunnable: negative nmspinning");
+  wakep();
+}
+
+static void incidlelocked(int32_t v) {
+  LockGuard g(sched.lock);
+  sched.nmidlelocked += v;
+  if (v > 0) checkdead();
+}
+
+// Parks an M whose locked goroutine is not running until that goroutine is
+// runnable again and handed back by startlockedm.
+static void stoplockedm() {
+  M* mp = getm();
+  if (mp->lockedg == nullptr || mp->lockedg->lockedm != mp) throw_fatal("stoplockedm: inconsistent locking");
+  if (mp->p != nullptr) handoffp(releasep());
+  incidlelocked(1);
+  mp->blocked = true;
+  mp->park.sleep();
+  mp->park.clear();
+  mp->blocked = false;
+  incidlelocked(-1);
+  acquirep(mp->nextp);
+  mp->nextp = nullptr;
+}
+
+// Hands our P to the M locked to gp and parks ourselves.
+static void startlockedm(G* gp) {
+  M* mp = gp->lockedm;
+  if (mp == getm()) throw_fatal("startlockedm: locked to me");
+  if (mp->nextp != nullptr) throw_fatal("startlockedm: m has p");
+  incidlelocked(-1);
+  mp->nextp = releasep();
+  mp->park.wakeup();
+  stopm();
+}
+
+// Stops the current M for a stop-the-world.
+static void gcstopm() {
+  M* mp = getm();
+  if (!sched.gcwaiting.load()) throw_fatal("gcstopm: not waiting for gc");
+  if (mp->spinning) {
+    mp->spinning = false;
+    if (sched.nmspinning.fetch_sub(1) <= 0) throw_fatal("gcstopm: negative nmspinning");
+  }
+  P* p = releasep();
+  {
+    LockGuard g(sched.lock);
+    p->status.store(kPgcstop);
+    if (--sched.stopwait == 0) sched.stopnote.wakeup();
+  }
+  stopm();
+}
+
+// ---- Goroutine creation and switching --------------------------------------
+
+static void goroutine_main(G* gp);
+
+// Lays out a fresh stack as if the goroutine had been suspended on entry to
+// rt_gostart (see asm_amd64.S for the frame format).
+static void gostartcall(G* gp) {
+  // The frame is 16-byte aligned, so rt_gostart starts with rsp aligned
+  // as the ABI expects just before a call.
+  uintptr_t top = gp->stack.hi & ~uintptr_t(15);
+  uint64_t* frame = reinterpret_cast<uint64_t*>(top - 16 - 8 * 8);
+  frame[0] = 0x037F00001F80ULL;  // MXCSR default, x87 control word default
+  frame[1] = 0;                  // r15
+  frame[2] = 0;                  // r14
+  frame[3] = reinterpret_cast<uint64_t>(&goroutine_main);  // r13: entry
+  frame[4] = reinterpret_cast<uint64_t>(gp);               // r12: argument
+  frame[5] = 0;                  // rbx
+  frame[6] = 0;                  // rbp
+  frame[7] = reinterpret_cast<uint64_t>(&rt_gostart);      // return address
+  gp->sched_sp = frame;
+}
+
+[[noreturn]] static void gogo(G* gp) {
+  setg(gp);
+  asan_start_switch(nullptr, gp->stack.lo, gp->stack.hi);
+  rt_gogo(gp->sched_sp);
+}
+
+// Runs gp on the current M. Never returns.
+[[noreturn]] static void execute(G* gp, bool inherit_time) {
+  M* mp = getm();
+  P* p = mp->p;
+  mp->curg = gp;
+  gp->m = mp;
+  casgstatus(gp, kGrunnable, kGrunning);
+  gp->waitsince = 0;
+  gp->preempt.store(false, std::memory_order_relaxed);
+  if (!inherit_time) p->schedtick++;
+  p->stats.ctxswitches++;
+  if (gp->runnable_since != 0) {
+    obs::record_sched_latency(nanotime() - gp->runnable_since);
+    gp->runnable_since = 0;
+  }
+  if (gp->stack.lo == 0) {
+    gp->stack = stackalloc(p, stack_size);
+    gostartcall(gp);
+  }
+  gogo(gp);
+}
+
+void mcall(void (*fn)(G*)) {
+  G* gp = getg();
+  M* mp = getm();
+  if (gp == mp->g0) throw_fatal("mcall called on g0 stack");
+  check_stack_on_switch(gp);
+  save_thread_state(gp);
+  setg(mp->g0);
+  asan_start_switch(&gp->asan_fake_stack, mp->g0_lo, mp->g0_top);
+  rt_mcall(&gp->sched_sp, mp->g0_top, reinterpret_cast<void (*)(void*)>(fn), gp);
+  // Resumed by gogo, possibly on another thread.
+  asan_finish_switch(gp->asan_fake_stack);
+  restore_thread_state(gp);
+}
+
+namespace {
+struct SystemstackCall {
+  void (*fn)(void*);
+  void* arg;
+  G* gp;
+};
+void systemstack_trampoline(void* a) {
+  auto* c = static_cast<SystemstackCall*>(a);
+  asan_finish_switch(nullptr);
+  c->fn(c->arg);
+  M* mp = getm();
+  asan_start_switch(nullptr, c->gp->stack.lo, c->gp->stack.hi);
+  setg(c->gp);
+  (void)mp;
+}
+}  // namespace
+
+void systemstack(void (*fn)(void*), void* arg) {
+  G* gp = getg();
+  M* mp = getm();
+  if (gp == mp->g0) {
+    fn(arg);
+    return;
+  }
+  SystemstackCall call{fn, arg, gp};
+  setg(mp->g0);
+  asan_start_switch(&gp->asan_fake_stack, mp->g0_lo, mp->g0_top);
+  rt_systemstack_switch(mp->g0_top, systemstack_trampoline, &call);
+  asan_finish_switch(gp->asan_fake_stack);
+}
+
+static G* gfget(P* p) {
+  if (p->gfree == nullptr && sched.gfree != nullptr) {
+    LockGuard g(sched.gflock);
+    while (p->gfreecnt < kGfreeBatch && sched.gfree != nullptr) {
+      G* gp = sched.gfree;
+      sched.gfree = gp->schedlink;
+      sched.ngfree--;
+      gp->schedlink = p->gfree;
+      p->gfree = gp;
+      p->gfreecnt++;
+    }
+  }
+  G* gp = p->gfree;
+  if (gp != nullptr) {
+    p->gfree = gp->schedlink;
+    p->gfreecnt--;
+  }
+  return gp;
+}
+
+static void gfput(P* p, G* gp) {
+  gp->schedlink = p->gfree;
+  p->gfree = gp;
+  p->gfreecnt++;
+  if (p->gfreecnt >= kGfreeLocalMax) {
+    LockGuard g(sched.gflock);
+    while (p->gfreecnt >= kGfreeBatch) {
+      G* x = p->gfree;
+      p->gfree = x->schedlink;
+      p->gfreecnt--;
+      x->schedlink = sched.gfree;
+      sched.gfree = x;
+      sched.ngfree++;
+    }
+  }
+}
+
+static void gfpurge(P* p) {
+  LockGuard g(sched.gflock);
+  while (p->gfree != nullptr) {
+    G* x = p->gfree;
+    p->gfree = x->schedlink;
+    x->schedlink = sched.gfree;
+    sched.gfree = x;
+    sched.ngfree++;
+  }
+  p->gfreecnt = 0;
+}
+
+G* newproc_begin(void** storage, size_t size, size_t align) {
+  M* mp = getm();
+  mp->locks++;  // keep our P until newproc_end
+  G* newg = gfget(mp->p);
+  if (newg == nullptr) {
+    newg = galloc.alloc();
+    newg->atomicstatus.store(kGdead, std::memory_order_relaxed);
+    allgadd(newg);
+  }
+  if (size <= kInlineClosure && align <= 16) {
+    newg->fn_obj = newg->fn_buf;
+  } else {
+    newg->fn_obj = ::operator new(size, std::align_val_t(align < 16 ? 16 : align));
+  }
+  *storage = newg->fn_obj;
+  return newg;
+}
+
+void newproc_end(G* newg, void (*run)(void*), void (*destroy)(void*)) {
+  M* mp = getm();
+  P* p = mp->p;
+  newg->fn_run = run;
+  newg->fn_destroy = destroy;
+  if (p->goidcache == p->goidcacheend) {
+    constexpr uint64_t kGoidBatch = 16;
+    p->goidcache = sched.goidgen.fetch_add(kGoidBatch) + 1;
+    p->goidcacheend = p->goidcache + kGoidBatch;
+  }
+  newg->goid = int64_t(p->goidcache++);
+  newg->waitreason = "";
+  newg->saved_errno = 0;
+  newg->eh_caught = nullptr;
+  newg->eh_uncaught = 0;
+  newg->asan_fake_stack = nullptr;
+  newg->preempt.store(false, std::memory_order_relaxed);
+  if (obs::sched_latency_enabled()) newg->runnable_since = nanotime();
+  p->stats.goroutines_created++;
+  casgstatus(newg, kGdead, kGrunnable);
+  policy::runq::put(p, newg, true);
+  mp->locks--;
+  if (main_started.load(std::memory_order_relaxed)) wakep();
+}
+
+// ---- Goroutine exit ------------------------------------------------------
+
+static void mexit_locked_thread(M* mp);
+
+static void goexit0(G* gp) {
+  M* mp = getm();
+  P* p = mp->p;
+  casgstatus(gp, kGrunning, kGdead);
+  bool locked = gp->lockedm != nullptr;
+  gp->m = nullptr;
+  gp->lockedm = nullptr;
+  gp->locked_count = 0;
+  gp->waitreason = "";
+  gp->param = nullptr;
+  mp->lockedg = nullptr;
+  mp->curg = nullptr;
+  stackfree(p, gp->stack);
+  gp->stack = Stack{};
+  p->stats.goroutines_exited++;
+  gfput(p, gp);
+  if (locked) mexit_locked_thread(mp);
+  schedule();
+}
+
+struct GoexitUnwind {};
+
+static void goroutine_main(G* gp) {
+  asan_finish_switch(nullptr);
+  restore_thread_state(gp);
+  try {
+    gp->fn_run(gp->fn_obj);
+  } catch (const GoexitUnwind&) {
+    if (gp->goid == 1) main_goexited = true;
+  }
+  gp->fn_destroy(gp->fn_obj);
+  if (gp->fn_obj != gp->fn_buf) ::operator delete(gp->fn_obj);
+  gp->fn_obj = nullptr;
+  check_stack_on_switch(gp);
+  setg(getm()->g0);
+  asan_start_switch(nullptr, getm()->g0_lo, getm()->g0_top);
+  rt_mcall(&gp->sched_sp, getm()->g0_top, reinterpret_cast<void (*)(void*)>(&goexit0), gp);
+  __builtin_unreachable();
+}
+
+void goexit_unwind() { throw GoexitUnwind{}; }
+
+// A goroutine that exits while locked to its thread takes the thread with
+// it (Go 1.10+): the thread may be in a state nobody else should inherit.
+// The main thread cannot exit, so it is wedged instead.
+static void mexit_locked_thread(M* mp) {
+  handoffp(releasep());
+  {
+    LockGuard g(sched.lock);
+    sched.nmfreed++;
+    checkdead();
+  }
+  if (mp->ism0) {
+    for (;;) pause();
+  }
+  mp->exiting = true;
+  pthread_exit(nullptr);
+}
+
+// ---- park / ready / yield ---------------------------------------------------
+
+static void park_m(G* gp) {
+  M* mp = getm();
+  casgstatus(gp, kGrunning, kGwaiting);
+  mp->curg = nullptr;
+  gp->m = nullptr;
+  mp->p->stats.parks++;
+  if (auto unlockf = mp->waitunlockf) {
+    void* lk = mp->waitlock;
+    mp->waitunlockf = nullptr;
+    mp->waitlock = nullptr;
+    if (!unlockf(gp, lk)) {
+      casgstatus(gp, kGwaiting, kGrunnable);
+      execute(gp, true);
+    }
+  }
+  schedule();
+}
+
+void gopark(bool (*unlockf)(G*, void*), void* lock, const char* reason) {
+  M* mp = getm();
+  G* gp = getg();
+  mp->waitunlockf = unlockf;
+  mp->waitlock = lock;
+  gp->waitreason = reason;
+  gp->waitsince = nanotime();
+  mcall(park_m);
+}
+
+void goready(G* gp) {
+  M* mp = getm();
+  mp->locks++;
+  casgstatus(gp, kGwaiting, kGrunnable);
+  P* p = mp->p;
+  p->stats.readies++;
+  if (obs::sched_latency_enabled()) gp->runnable_since = nanotime();
+  policy::runq::put(p, gp, true);
+  mp->locks--;
+  wakep();
+}
+
+static void gosched_m(G* gp) {
+  M* mp = getm();
+  casgstatus(gp, kGrunning, kGrunnable);
+  mp->curg = nullptr;
+  gp->m = nullptr;
+  if (obs::sched_latency_enabled()) gp->runnable_since = nanotime();
+  globrunqput_locked(gp);
+  schedule();
+}
+
+void gosched_impl() { mcall(gosched_m); }
+
+static void gopreempt_m(G* gp) {
+  getm()->p->stats.preemptions++;
+  gosched_m(gp);
+}
+
+void preempt_check_slow() {
+  G* gp = getg();
+  M* mp = getm();
+  if (gp == mp->g0 || mp->locks != 0 || gp->atomicstatus.load() != kGrunning) return;
+  gp->preempt.store(false, std::memory_order_relaxed);
+  mcall(gopreempt_m);
+}
+
+// ---- The scheduler ----------------------------------------------------------
+
+// Finds a runnable goroutine, stealing from other Ps if needed; parks the M
+// when there is nothing to do. Returns with a P held.
+static G* findrunnable(bool* inherit_time) {
+  M* mp = getm();
+top:
+  P* p = mp->p;
+  if (sched.gcwaiting.load(std::memory_order_relaxed)) {
+    gcstopm();
+    goto top;
+  }
+  if (G* gp = policy::runq::get(p, inherit_time)) return gp;
+  if (sched.runqsize != 0) {
+    sched.lock.lock();
+    G* gp = globrunqget(p, 0);
+    sched.lock.unlock();
+    if (gp != nullptr) {
+      *inherit_time = false;
+      return gp;
+    }
+  }
+
+  int32_t procs = gomaxprocs.load(std::memory_order_relaxed);
+  if (policy::runq::has_local_queues() &&
+      (mp->spinning || 2 * sched.nmspinning.load() < procs - sched.npidle.load())) {
+    if (!mp->spinning) {
+      mp->spinning = true;
+      sched.nmspinning.fetch_add(1);
+    }
+    // Four rounds over all Ps in a random order; only the last may take a
+    // victim's runnext (it is about to run there anyway).
+    for (int round = 0; round < 4; round++) {
+      uint32_t start = fastrandn(uint32_t(procs));
+      for (int32_t i = 0; i < procs; i++) {
+        if (sched.gcwaiting.load(std::memory_order_relaxed)) goto top;
+        P* victim = allp[(start + uint32_t(i)) % uint32_t(procs)];
+        if (victim == p) continue;
+        p->stats.steal_attempts++;
+        if (G* gp = policy::runq::steal(p, victim, round == 3)) {
+          *inherit_time = false;
+          return gp;
+        }
+      }
+    }
+  }
+
+  // Nothing to do: give up the P and park.
+  sched.lock.lock();
+  if (sched.gcwaiting.load()) {
+    sched.lock.unlock();
+    goto top;
+  }
+  if (sched.runqsize != 0) {
+    G* gp = globrunqget(p, 0);
+    sched.lock.unlock();
+    *inherit_time = false;
+    return gp;
+  }
+  if (releasep() != p) throw_fatal("findrunnable: wrong p");
+  pidleput(p);
+  sched.lock.unlock();
+
+  bool was_spinning = mp->spinning;
+  if (mp->spinning) {
+    mp->spinning = false;
+    if (sched.nmspinning.fetch_sub(1) <= 0) throw_fatal("findrunnable: negative nmspinning");
+  }
+  // A goroutine may have been queued on some P after we looked and before
+  // we stopped spinning; its owner relied on us to find it.
+  if (was_spinning && policy::runq::has_local_queues()) {
+    for (int32_t i = 0; i < procs; i++) {
+      P* pp = allp[i];
+      if (pp != nullptr && !policy::runq::empty(pp)) {
+        sched.lock.lock();
+        P* idle = pidleget();
+        sched.lock.unlock();
+        if (idle != nullptr) {
+          acquirep(idle);
+          mp->spinning = true;
+          sched.nmspinning.fetch_add(1);
+          goto top;
+        }
+        break;
+      }
+    }
+  }
+  stopm();
+  goto top;
+}
+
+[[noreturn]] void schedule() {
+  M* mp = getm();
+  if (mp->locks != 0) throw_fatal("schedule: holding locks");
+  if (mp->lockedg != nullptr) {
+    stoplockedm();
+    execute(mp->lockedg, false);
+  }
+top:
+  P* p = mp->p;
+  if (sched.gcwaiting.load(std::memory_order_relaxed)) {
+    gcstopm();
+    goto top;
+  }
+  G* gp = nullptr;
+  bool inherit_time = false;
+  if (p->schedtick % kGlobalRunqInterval == 0 && sched.runqsize > 0) {
+    sched.lock.lock();
+    gp = globrunqget(p, 1);
+    sched.lock.unlock();
+  }
+  if (gp == nullptr) gp = policy::runq::get(p, &inherit_time);
+  if (gp == nullptr) gp = findrunnable(&inherit_time);
+  if (mp->spinning) resetspinning();
+  if (gp->lockedm != nullptr) {
+    startlockedm(gp);
+    goto top;
+  }
+  execute(gp, inherit_time);
+}
+
+// ---- Deadlock detection ------------------------------------------------------
+
+// Called with sched.lock held whenever an M goes idle.
+static void checkdead() {
+  int64_t run = sched.mnext - sched.nmidle - sched.nmidlelocked - sched.nmsys - sched.nmfreed;
+  if (run > 0) return;
+  if (run < 0) {
+    char buf[160];
+    snprintf(buf, sizeof buf, "checkdead: inconsistent counts: run=%lld nmidle=%d nmidlelocked=%d mcount=%lld",
+             static_cast<long long>(run), sched.nmidle, sched.nmidlelocked, static_cast<long long>(sched.mnext));
+    throw_fatal(buf);
+  }
+  int grunning = 0;
+  size_t n = allglen.load(std::memory_order_acquire);
+  for (size_t i = 0; i < n; i++) {
+    G* gp = allgs[i];
+    if (gp->issystem) continue;
+    switch (gp->atomicstatus.load()) {
+      case kGwaiting:
+      case kGpreempted:
+        grunning++;
+        break;
+      case kGrunnable:
+      case kGrunning:
+      case kGsyscall: {
+        char buf[96];
+        snprintf(buf, sizeof buf, "checkdead: runnable goroutine %lld", static_cast<long long>(gp->goid));
+        throw_fatal(buf);
+      }
+      default:
+        break;
+    }
+  }
+  if (grunning == 0) fatal_user("no goroutines (main called runtime.Goexit) - deadlock!");
+  fatal_user("all goroutines are asleep - deadlock!");
+}
+
+// ---- Stop the world and GOMAXPROCS -------------------------------------------
+
+static void preemptall() {
+  int32_t procs = gomaxprocs.load();
+  for (int32_t i = 0; i < procs; i++) {
+    P* p = allp[i];
+    if (p->status.load() != kPrunning) continue;
+    M* mp = p->m;
+    if (mp == nullptr || mp == getm()) continue;
+    G* gp = mp->curg;
+    if (gp == nullptr || gp == mp->g0) continue;
+    policy::preempt::request(gp, mp);
+  }
+}
+
+void stop_the_world(const char* reason) {
+  (void)reason;
+  M* mp = getm();
+  mp->locks++;
+  obs::stw_begin();
+  sched.lock.lock();
+  int32_t procs = gomaxprocs.load();
+  sched.stopwait = procs;
+  sched.gcwaiting.store(1);
+  preemptall();
+  mp->p->status.store(kPgcstop);
+  sched.stopwait--;
+  for (int32_t i = 0; i < procs; i++) {
+    P* p = allp[i];
+    uint32_t s = kPsyscall;
+    if (p->status.compare_exchange_strong(s, kPgcstop)) {
+      p->syscalltick.fetch_add(1);
+      sched.stopwait--;
+    }
+  }
+  while (P* p = pidleget()) {
+    p->status.store(kPgcstop);
+    sched.stopwait--;
+  }
+  bool wait = sched.stopwait > 0;
+  sched.lock.unlock();
+  if (wait) {
+    for (;;) {
+      if (sched.stopnote.sleep_for(100 * 1000)) {
+        sched.stopnote.clear();
+        break;
+      }
+      preemptall();
+    }
+  }
+  if (sched.stopwait != 0) throw_fatal("stopTheWorld: not stopped (stopwait != 0)");
+  for (int32_t i = 0; i < procs; i++) {
+    if (allp[i]->status.load() != kPgcstop) throw_fatal("stopTheWorld: not stopped (status != _Pgcstop)");
+  }
+  sched.stw_count.fetch_add(1, std::memory_order_relaxed);
+}
+
+static P* procresize(int32_t nprocs);
+static int32_t pending_procs = 0;
+
+void start_the_world() {
+  M* mp = getm();
+  sched.lock.lock();
+  int32_t procs = pending_procs != 0 ? pending_procs : gomaxprocs.load();
+  pending_procs = 0;
+  P* runnable = procresize(procs);
+  sched.gcwaiting.store(0);
+  sched.lock.unlock();
+  while (runnable != nullptr) {
+    P* p = runnable;
+    runnable = p->link;
+    p->link = nullptr;
+    startm(p, false);
+  }
+  obs::stw_end();
+  mp->locks--;
+  wakep();
+}
+
+static void destroyp(P* p) {
+  if (policy::runq::has_local_queues()) {
+    // Keep the queue's order: collect it, then put it at the global head.
+    G* head = nullptr;
+    G* tail = nullptr;
+    int32_t n = 0;
+    bool inherit;
+    while (G* gp = policy::runq::get(p, &inherit)) {
+      gp->schedlink = nullptr;
+      if (tail != nullptr)
+        tail->schedlink = gp;
+      else
+        head = gp;
+      tail = gp;
+      n++;
+    }
+    if (n != 0) {
+      tail->schedlink = sched.runqhead;
+      sched.runqhead = head;
+      if (sched.runqtail == nullptr) sched.runqtail = tail;
+      sched.runqsize += n;
+    }
+  }
+  gfpurge(p);
+  stackcache_clear(p);
+  obs::add_pstats(&sched.dead_p_stats, p->stats);
+  p->stats = PStats{};
+  p->status.store(kPdead);
+}
+
+// Changes the number of Ps with the world stopped and sched.lock held.
+// Returns the Ps other than ours that have local work, linked by p->link;
+// the others are put on the idle list.
+static P* procresize(int32_t nprocs) {
+  int32_t old = gomaxprocs.load();
+  for (int32_t i = 0; i < nprocs; i++) {
+    if (allp[i] == nullptr) {
+      P* p = palloc.alloc();
+      p->id = i;
+      p->status.store(kPgcstop);
+      allp[i] = p;
+    } else if (allp[i]->status.load() == kPdead) {
+      allp[i]->status.store(kPgcstop);
+    }
+  }
+  for (int32_t i = nprocs; i < old; i++) destroyp(allp[i]);
+  gomaxprocs.store(nprocs);
+
+  M* mp = getm();
+  if (mp->p != nullptr && mp->p->id < nprocs) {
+    mp->p->status.store(kPrunning);
+  } else {
+    if (mp->p != nullptr) mp->p->m = nullptr;
+    mp->p = nullptr;
+    allp[0]->m = nullptr;
+    allp[0]->status.store(kPidle);
+    acquirep(allp[0]);
+  }
+  P* runnable = nullptr;
+  for (int32_t i = nprocs - 1; i >= 0; i--) {
+    P* p = allp[i];
+    if (p == mp->p) continue;
+    p->status.store(kPidle);
+    p->m = nullptr;
+    if (policy::runq::empty(p)) {
+      pidleput(p);
+    } else {
+      p->link = runnable;
+      runnable = p;
+    }
+  }
+  return runnable;
+}
+
+int32_t set_gomaxprocs(int32_t n) {
+  int32_t ret = gomaxprocs.load();
+  if (n <= 0 || n == ret) return ret;
+  if (n > kMaxProcs) n = kMaxProcs;
+  stop_the_world("GOMAXPROCS");
+  pending_procs = n;
+  start_the_world();
+  return ret;
+}
+
+// ---- lock_os_thread ------------------------------------------------------------
+
+void lock_os_thread() {
+  G* gp = getg();
+  M* mp = getm();
+  gp->locked_count++;
+  if (gp->locked_count == 0) throw_fatal("lock_os_thread nesting overflow");
+  gp->lockedm = mp;
+  mp->lockedg = gp;
+}
+
+void unlock_os_thread() {
+  G* gp = getg();
+  M* mp = getm();
+  if (gp->locked_count == 0) return;
+  if (--gp->locked_count == 0) {
+    gp->lockedm = nullptr;
+    mp->lockedg = nullptr;
+  }
+}
+
+// ---- Syscalls -------------------------------------------------------------------
+
+void entersyscall() {
+  G* gp = getg();
+  M* mp = getm();
+  mp->locks++;
+  check_stack_on_switch(gp);
+  casgstatus(gp, kGrunning, kGsyscall);
+  P* p = mp->p;
+  p->m = nullptr;
+  mp->oldp = p;
+  mp->p = nullptr;
+  p->status.store(kPsyscall, std::memory_order_release);
+  if (sched.gcwaiting.load()) {
+    uint32_t s = kPsyscall;
+    if (p->status.compare_exchange_strong(s, kPgcstop)) {
+      LockGuard g(sched.lock);
+      if (--sched.stopwait == 0) sched.stopnote.wakeup();
+    }
+  }
+  mp->locks--;
+}
+
+// For calls known to block for long: hand the P off at once instead of
+// waiting for sysmon to retake it.
+void entersyscallblock() {
+  G* gp = getg();
+  M* mp = getm();
+  mp->locks++;
+  casgstatus(gp, kGrunning, kGsyscall);
+  P* p = releasep();
+  mp->oldp = nullptr;
+  handoffp(p);
+  mp->locks--;
+}
+
+static bool exitsyscallfast(P* oldp) {
+  if (sched.gcwaiting.load() == 0 && oldp != nullptr) {
+    uint32_t s = kPsyscall;
+    if (oldp->status.compare_exchange_strong(s, kPidle)) {
+      acquirep(oldp);
+      return true;
+    }
+  }
+  if (sched.pidle != nullptr) {
+    sched.lock.lock();
+    P* p = sched.gcwaiting.load() ? nullptr : pidleget();
+    sched.lock.unlock();
+    if (p != nullptr) {
+      acquirep(p);
+      return true;
+    }
+  }
+  return false;
+}
+
+static void exitsyscall0(G* gp) {
+  M* mp = getm();
+  casgstatus(gp, kGsyscall, kGrunnable);
+  mp->curg = nullptr;
+  gp->m = nullptr;
+  sched.lock.lock();
+  P* p = sched.gcwaiting.load() ? nullptr : pidleget();
+  if (p == nullptr) globrunqput(gp);
+  sched.lock.unlock();
+  if (p != nullptr) {
+    acquirep(p);
+    execute(gp, false);
+  }
+  if (mp->lockedg != nullptr) {
+    stoplockedm();
+    execute(gp, false);
+  }
+  stopm();
+  schedule();
+}
+
+void exitsyscall() {
+  G* gp = getg();
+  M* mp = getm();
+  mp->locks++;
+  P* oldp = mp->oldp;
+  mp->oldp = nullptr;
+  if (exitsyscallfast(oldp)) {
+    mp->p->syscalltick.fetch_add(1, std::memory_order_relaxed);
+    casgstatus(gp, kGsyscall, kGrunning);
+    mp->locks--;
+    preempt_check();
+    return;
+  }
+  mp->locks--;
+  mcall(exitsyscall0);
+}
+
+// ---- sysmon support ------------------------------------------------------------
+
+static constexpr int64_t kForcePreemptNs = 10 * 1000 * 1000;
+
+// Retakes Ps blocked in syscalls and preempts long-running goroutines.
+// Returns the number of Ps retaken. Runs on the sysmon thread (no M).
+uint32_t retake(int64_t now) {
+  uint32_t n = 0;
+  int32_t procs = gomaxprocs.load();
+  for (int32_t i = 0; i < procs; i++) {
+    P* p = allp[i];
+    if (p == nullptr) continue;
+    SysmonTick& pd = p->sysmontick;
+    uint32_t s = p->status.load();
+    bool sysretake = false;
+    if (s == kPrunning || s == kPsyscall) {
+      uint32_t t = p->schedtick;
+      if (pd.schedtick != t) {
+        pd.schedtick = t;
+        pd.schedwhen = now;
+      } else if (pd.schedwhen + kForcePreemptNs <= now) {
+        M* mp = p->m;
+        G* gp = mp != nullptr ? mp->curg : nullptr;
+        if (s == kPrunning && gp != nullptr && gp != mp->g0) policy::preempt::request(gp, mp);
+        sysretake = true;
+      }
+    }
+    if (s == kPsyscall) {
+      uint32_t t = p->syscalltick.load();
+      if (!sysretake && pd.syscalltick != t) {
+        pd.syscalltick = t;
+        pd.syscallwhen = now;
+        continue;
+      }
+      if (policy::runq::empty(p) && sched.runqsize == 0 &&
+          sched.nmspinning.load() + sched.npidle.load() > 0 && pd.syscallwhen + 10 * 1000 * 1000 > now) {
+        continue;
+      }
+      // Pretend one more M runs, so that the M leaving the syscall cannot
+      // see a deadlock while we hand its P off.
+      incidlelocked(-1);
+      uint32_t expected = kPsyscall;
+      if (p->status.compare_exchange_strong(expected, kPidle)) {
+        n++;
+        p->syscalltick.fetch_add(1);
+        handoffp(p);
+      }
+      incidlelocked(1);
+    }
+  }
+  return n;
+}
+
+// ---- Counters and goroutine count ---------------------------------------------
+
+PStats sched_stats() {
+  PStats total{};
+  {
+    LockGuard g(sched.lock);
+    total = sched.dead_p_stats;
+  }
+  int32_t procs = gomaxprocs.load();
+  for (int32_t i = 0; i < procs; i++) obs::add_pstats(&total, allp[i]->stats);
+  return total;
+}
+
+int64_t gcount() {
+  int64_t n = 0;
+  size_t len = allglen.load(std::memory_order_acquire);
+  for (size_t i = 0; i < len; i++) {
+    G* gp = allgs[i];
+    if (gp->issystem) continue;
+    uint32_t s = gp->atomicstatus.load(std::memory_order_relaxed);
+    if (s != kGdead && s != kGidle) n++;
+  }
+  return n;
+}
+
+// ---- Bootstrap ---------------------------------------------------------------------
+
+static void minit(M* mp) {
+  mp->procid = pid_t(syscall(SYS_gettid));
+  signals_minit(mp);
+  policy::preempt::init_thread(mp);
+}
+
+static void set_g0_stack(M* mp) {
+  uintptr_t sp;
+  asm volatile("movq %%rsp, %0" : "=r"(sp));
+  mp->g0_top = (sp - 256) & ~uintptr_t(15);
+  pthread_attr_t attr;
+  void* addr = nullptr;
+  size_t size = 0;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    pthread_attr_getstack(&attr, &addr, &size);
+    pthread_attr_destroy(&attr);
+  }
+  mp->g0_lo = reinterpret_cast<uintptr_t>(addr);
+  mp->g0->stack.lo = mp->g0_lo;
+  mp->g0->stack.hi = mp->g0_top;
+}
+
+[[noreturn]] static void mstart1(M* mp) {
+  setm(mp);
+  setg(mp->g0);
+  set_g0_stack(mp);
+  minit(mp);
+  if (mp->nextp != nullptr) {
+    acquirep(mp->nextp);
+    mp->nextp = nullptr;
+  }
+  schedule();
+}
+
+static void mstart_on_thread(M* mp) { mstart1(mp); }
+
+void schedinit(const StartupOptions& opts) {
+  void* mem = mmap(nullptr, kMaxAllgs * sizeof(G*), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (mem == MAP_FAILED) throw_fatal("schedinit: cannot reserve allgs");
+  allgs = static_cast<G**>(mem);
+
+  stack_size = opts.stack_size;
+  stack_init(opts.stack_size, opts.guard_budget);
+
+  m0.ism0 = true;
+  m0.g0 = &g0_main;
+  g0_main.m = &m0;
+  g0_main.issystem = true;
+  g0_main.atomicstatus.store(kGrunning, std::memory_order_relaxed);
+  m0.id = sched.mnext++;
+  m0.fastrand = uint64_t(nanotime()) | 1;
+  m0.thread = pthread_self();
+  allm.store(&m0);
+  setm(&m0);
+  setg(&g0_main);
+  signals_init();
+  policy::preempt::init();
+
+  sched.lock.lock();
+  int32_t procs = opts.procs;
+  if (procs > kMaxProcs) procs = kMaxProcs;
+  P* runnable = procresize(procs);
+  sched.lock.unlock();
+  if (runnable != nullptr) throw_fatal("schedinit: unexpected runnable P");
+}
+
+[[noreturn]] void mstart_m0() {
+  minit(&m0);
+  set_g0_stack(&m0);
+  schedule();
+}
+
+bool main_called_goexit() { return main_goexited; }
+
+}  // namespace rt::internal

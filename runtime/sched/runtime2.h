@@ -1,0 +1,283 @@
+// The scheduler's data structures: G, M, P and the global sched (Go's
+// runtime2.go), in one header so their relations can be read in one place.
+//
+//   G  a goroutine: its saved stack pointer, stack, status, and the closure
+//      it runs. Gs are never freed; a dead G goes on a free list (per P,
+//      then global) and is reused by the next rt::go.
+//   M  an OS thread. It runs the scheduler on its g0 (the thread's own
+//      stack) and user goroutines on their stacks. An M needs a P to run Go
+//      code; idle Ms sleep on their note in sched.midle.
+//   P  a processor: the right to run goroutines. There are exactly
+//      GOMAXPROCS of them; each holds its run queue, free-G list, stack
+//      cache, goroutine-id cache and counters.
+//
+// Invariants (checked with throw_fatal where cheap):
+//   - a P in status Running is owned by exactly one M (p->m, m->p);
+//   - a G in status Running has g->m set and m->curg == g;
+//   - nmspinning counts Ms that look for work without having found any;
+//     at most one M is started to spin when work appears and nobody spins
+//     (wakep), and a spinning M that finds work starts another (so a burst
+//     of work is spread without a thundering herd);
+//   - sched.lock protects midle, pidle, the global run queue and the
+//     stop-the-world counters; it is never held across a context switch.
+#pragma once
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "runtime/policy/runq.h"
+#include "runtime/sched/lock.h"
+#include "runtime/stack/stack.h"
+
+namespace rt::internal {
+
+struct M;
+struct P;
+
+enum GStatus : uint32_t {
+  kGidle = 0,
+  kGrunnable = 1,
+  kGrunning = 2,
+  kGsyscall = 3,
+  kGwaiting = 4,
+  kGdead = 6,
+  kGpreempted = 9,
+};
+
+enum PStatus : uint32_t {
+  kPidle = 0,
+  kPrunning = 1,
+  kPsyscall = 2,
+  kPgcstop = 3,
+  kPdead = 4,
+};
+
+constexpr size_t kInlineClosure = 96;
+
+struct G {
+  void* sched_sp = nullptr;  // saved stack pointer while not running
+  Stack stack;               // stack.lo == 0 until the goroutine first runs
+  std::atomic<uint32_t> atomicstatus{kGidle};
+  int64_t goid = 0;
+  M* m = nullptr;        // the M running this G, or nullptr
+  M* lockedm = nullptr;  // lock_os_thread target
+  uint32_t locked_count = 0;  // lock_os_thread nesting
+  G* schedlink = nullptr;     // run queue / free list link
+  std::atomic<bool> preempt{false};  // a preemption was requested
+  bool issystem = false;             // runtime goroutine, not user-visible
+  const char* waitreason = "";
+  int64_t waitsince = 0;
+  int64_t runnable_since = 0;  // for the scheduling-latency histogram
+  void* param = nullptr;       // passed from the waker to the parked G
+
+  // Thread state that follows the goroutine across Ms.
+  int saved_errno = 0;
+  void* eh_caught = nullptr;  // __cxa_eh_globals of the C++ runtime
+  unsigned eh_uncaught = 0;
+  void* asan_fake_stack = nullptr;
+
+  // The closure rt::go started; stored inline when small.
+  void (*fn_run)(void*) = nullptr;
+  void (*fn_destroy)(void*) = nullptr;
+  void* fn_obj = nullptr;  // points into fn_buf or to a heap copy
+  alignas(16) unsigned char fn_buf[kInlineClosure];
+};
+
+struct M {
+  G* g0 = nullptr;         // scheduler goroutine: runs on the thread stack
+  uintptr_t g0_top = 0;    // mcall resets the g0 stack pointer here
+  uintptr_t g0_lo = 0;
+  G* curg = nullptr;       // user G running on this M
+  P* p = nullptr;          // attached P
+  P* nextp = nullptr;      // P handed over by startm
+  P* oldp = nullptr;       // P held before entering a syscall
+  int64_t id = 0;
+  bool spinning = false;   // looking for work
+  bool blocked = false;    // parked on its note
+  int locks = 0;           // runtime locks held; > 0 forbids preemption
+  int mallocing = 0;
+  bool exiting = false;
+  bool ism0 = false;
+  Note park;
+  M* schedlink = nullptr;  // on sched.midle
+  M* alllink = nullptr;    // on allm
+  G* lockedg = nullptr;    // goroutine locked to this thread
+  uint64_t fastrand = 0;
+  pthread_t thread{};
+  pid_t procid = 0;
+  void* altstack = nullptr;
+  // Passed to park_m by gopark.
+  bool (*waitunlockf)(G*, void*) = nullptr;
+  void* waitlock = nullptr;
+};
+
+// Counters kept per P (no atomics: only the owning M writes them) and
+// summed on demand.
+struct PStats {
+  uint64_t ctxswitches = 0;     // goroutine switches (execute)
+  uint64_t goroutines_created = 0;
+  uint64_t goroutines_exited = 0;
+  uint64_t steal_attempts = 0;
+  uint64_t stolen = 0;          // goroutines taken from other Ps
+  uint64_t parks = 0;           // gopark calls
+  uint64_t readies = 0;         // goready calls
+  uint64_t preemptions = 0;     // yields because of a preemption request
+};
+
+struct SysmonTick {
+  uint32_t schedtick = 0;
+  int64_t schedwhen = 0;
+  uint32_t syscalltick = 0;
+  int64_t syscallwhen = 0;
+};
+
+struct P {
+  int32_t id = 0;
+  std::atomic<uint32_t> status{kPidle};
+  P* link = nullptr;        // on sched.pidle
+  uint32_t schedtick = 0;   // incremented on every schedule()
+  std::atomic<uint32_t> syscalltick{0};  // incremented on every syscall
+  SysmonTick sysmontick;    // sysmon's last observation
+  M* m = nullptr;           // owner, when running
+  policy::LocalRunq runq;
+  G* gfree = nullptr;
+  int32_t gfreecnt = 0;
+  StackCache stackcache;
+  uint64_t goidcache = 0;
+  uint64_t goidcacheend = 0;
+  PStats stats;
+};
+
+struct Sched {
+  Lock lock;
+  M* midle = nullptr;
+  int32_t nmidle = 0;
+  int32_t nmidlelocked = 0;  // locked Ms waiting for their G
+  int64_t mnext = 0;         // next M id, also the number of Ms created
+  int32_t maxmcount = 10000;
+  int32_t nmsys = 0;         // system Ms (sysmon) not counted for deadlock
+  int32_t nmfreed = 0;       // Ms that exited
+
+  P* pidle = nullptr;
+  std::atomic<int32_t> npidle{0};
+  std::atomic<int32_t> nmspinning{0};
+
+  G* runqhead = nullptr;
+  G* runqtail = nullptr;
+  int32_t runqsize = 0;
+
+  Lock gflock;
+  G* gfree = nullptr;
+  int32_t ngfree = 0;
+
+  std::atomic<uint32_t> gcwaiting{0};  // stop-the-world in progress
+  int32_t stopwait = 0;
+  Note stopnote;
+  std::atomic<uint32_t> sysmonwait{0};
+  Note sysmonnote;
+
+  std::atomic<uint64_t> goidgen{0};
+  PStats dead_p_stats;  // stats of destroyed Ps
+  std::atomic<uint64_t> spinning_wakeups{0};
+  std::atomic<uint64_t> stw_count{0};
+};
+
+extern Sched sched;
+extern std::atomic<int32_t> gomaxprocs;
+extern P* allp[];  // indexed by P id, [0, gomaxprocs)
+constexpr int kMaxProcs = 256;
+extern std::atomic<M*> allm;
+extern std::atomic<bool> main_started;
+
+}  // namespace rt::internal
+
+// The current goroutine and M live in two thread-local words. They are read
+// with a volatile %fs-relative load each time: the compiler may never cache
+// them (or the address of a thread_local) across a call, because a
+// goroutine can resume on another thread after any call that switches.
+// The runtime is always linked into the executable, so the local-exec TLS
+// model applies.
+extern "C" __thread rt::internal::G* rt_tls_g;
+extern "C" __thread rt::internal::M* rt_tls_m;
+
+namespace rt::internal {
+
+inline G* getg() {
+  G* gp;
+  asm volatile("movq %%fs:rt_tls_g@tpoff, %0" : "=r"(gp));
+  return gp;
+}
+inline M* getm() {
+  M* mp;
+  asm volatile("movq %%fs:rt_tls_m@tpoff, %0" : "=r"(mp));
+  return mp;
+}
+inline void setg(G* gp) { asm volatile("movq %0, %%fs:rt_tls_g@tpoff" : : "r"(gp) : "memory"); }
+inline void setm(M* mp) { asm volatile("movq %0, %%fs:rt_tls_m@tpoff" : : "r"(mp) : "memory"); }
+
+// Fatal runtime errors: print "fatal error: msg", a goroutine dump, exit 2.
+[[noreturn]] void throw_fatal(const char* msg);
+// As throw_fatal, but for errors of the user program (deadlock): same
+// output, no runtime stack trace.
+[[noreturn]] void fatal_user(const char* msg);
+void dump_goroutines(int fd, G* current);
+
+uint32_t fastrand();
+uint32_t fastrandn(uint32_t n);
+
+// Scheduler entry points shared with sync, chan, time and the policies.
+void gopark(bool (*unlockf)(G*, void*), void* lock, const char* reason);
+void goready(G* gp);
+void mcall(void (*fn)(G*));
+void systemstack(void (*fn)(void*), void* arg);
+void gosched_impl();
+[[noreturn]] void schedule();
+// Safe point: if a preemption was requested for the current goroutine,
+// yield now. Cheap when nothing was requested.
+void preempt_check_slow();
+inline void preempt_check() {
+  G* gp = getg();
+  if (__builtin_expect(gp->preempt.load(std::memory_order_relaxed), 0)) preempt_check_slow();
+}
+
+// Global run queue; the caller holds sched.lock.
+void globrunqput(G* gp);
+void globrunqputhead(G* gp);
+void globrunqputbatch(G* head, G* tail, int32_t n);
+G* globrunqget(P* p, int32_t max);
+// The same, taking sched.lock.
+void globrunqput_locked(G* gp);
+
+void casgstatus(G* gp, uint32_t from, uint32_t to);
+void wakep();
+
+void stop_the_world(const char* reason);
+void start_the_world();
+
+void entersyscall();
+void entersyscallblock();
+void exitsyscall();
+
+// Counters summed over all Ps.
+PStats sched_stats();
+int64_t gcount();
+
+// Start-up.
+struct StartupOptions {
+  int32_t procs;
+  size_t stack_size;
+  int guard_budget;
+  int64_t schedtrace_ms;
+  bool scheddetail;
+};
+void schedinit(const StartupOptions& opts);
+void start_sysmon(int64_t schedtrace_ms, bool scheddetail);
+void sysmon_wake();
+void schedtrace(bool detailed);
+
+}  // namespace rt::internal

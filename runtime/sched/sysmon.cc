@@ -1,0 +1,105 @@
+// sysmon: the system monitor thread (Go's sysmon in proc.go).
+//
+// It runs without a P on its own thread, waking every 20 us while it finds
+// work and backing off (doubling after 1 ms of idle rounds) to 10 ms.
+// Each round it retakes Ps blocked in syscalls, asks goroutines that have
+// run for more than 10 ms to yield, and prints the schedtrace when asked.
+#include <pthread.h>
+
+#include <cstdio>
+
+#include "runtime/policy/runq.h"
+#include "runtime/sched/runtime2.h"
+
+namespace rt::internal {
+
+uint32_t retake(int64_t now);
+
+namespace {
+
+struct SysmonConfig {
+  int64_t schedtrace_ms;
+  bool scheddetail;
+};
+SysmonConfig config;
+int64_t start_time = 0;
+
+void* sysmon_main(void*) {
+  int64_t lasttrace = 0;
+  int idle = 0;
+  int64_t delay_us = 0;
+  for (;;) {
+    if (idle == 0) {
+      delay_us = 20;
+    } else if (idle > 50) {
+      delay_us *= 2;
+    }
+    if (delay_us > 10 * 1000) delay_us = 10 * 1000;
+    usleep_os(delay_us);
+    int64_t now = nanotime();
+    if (config.schedtrace_ms > 0 && lasttrace + config.schedtrace_ms * 1000000 <= now) {
+      lasttrace = now;
+      schedtrace(config.scheddetail);
+    }
+    if (retake(now) != 0)
+      idle = 0;
+    else
+      idle++;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+void start_sysmon(int64_t schedtrace_ms, bool scheddetail) {
+  config = SysmonConfig{schedtrace_ms, scheddetail};
+  start_time = nanotime();
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t t;
+  if (pthread_create(&t, &attr, sysmon_main, nullptr) != 0) throw_fatal("cannot start sysmon");
+  pthread_attr_destroy(&attr);
+}
+
+// Go's schedtrace line:
+//   SCHED 1004ms: gomaxprocs=2 idleprocs=0 threads=4 spinningthreads=0
+//   idlethreads=1 runqueue=0 [3 0]
+// With scheddetail, one line per P, M and G follows.
+void schedtrace(bool detailed) {
+  int64_t now = nanotime();
+  LockGuard g(sched.lock);
+  int32_t procs = gomaxprocs.load();
+  char line[4096];
+  int n = snprintf(line, sizeof line, "SCHED %lldms: gomaxprocs=%d idleprocs=%d threads=%lld spinningthreads=%d idlethreads=%d runqueue=%d",
+                   static_cast<long long>((now - start_time) / 1000000), procs, sched.npidle.load(),
+                   static_cast<long long>(sched.mnext - sched.nmfreed), sched.nmspinning.load(), sched.nmidle, sched.runqsize);
+  if (!detailed) {
+    n += snprintf(line + n, sizeof line - size_t(n), " [");
+    for (int32_t i = 0; i < procs && size_t(n) < sizeof line - 16; i++) {
+      n += snprintf(line + n, sizeof line - size_t(n), i == 0 ? "%u" : " %u", policy::runq::size(allp[i]));
+    }
+    snprintf(line + n, sizeof line - size_t(n), "]");
+    fprintf(stderr, "%s\n", line);
+    return;
+  }
+  fprintf(stderr, "%s gcwaiting=%u nmidlelocked=%d stopwait=%d\n", line, sched.gcwaiting.load(), sched.nmidlelocked,
+          sched.stopwait);
+  for (int32_t i = 0; i < procs; i++) {
+    P* p = allp[i];
+    M* mp = p->m;
+    fprintf(stderr, "  P%d: status=%u schedtick=%u syscalltick=%u m=%lld runqsize=%u gfreecnt=%d\n", p->id,
+            p->status.load(), p->schedtick, p->syscalltick.load(), mp != nullptr ? static_cast<long long>(mp->id) : -1LL,
+            policy::runq::size(p), p->gfreecnt);
+  }
+  for (M* mp = allm.load(); mp != nullptr; mp = mp->alllink) {
+    P* p = mp->p;
+    G* curg = mp->curg;
+    fprintf(stderr, "  M%lld: p=%d curg=%lld locks=%d spinning=%s blocked=%s lockedg=%lld\n",
+            static_cast<long long>(mp->id), p != nullptr ? p->id : -1, curg != nullptr ? static_cast<long long>(curg->goid) : -1LL,
+            mp->locks, mp->spinning ? "true" : "false", mp->blocked ? "true" : "false",
+            mp->lockedg != nullptr ? static_cast<long long>(mp->lockedg->goid) : -1LL);
+  }
+}
+
+}  // namespace rt::internal

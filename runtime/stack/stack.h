@@ -1,0 +1,78 @@
+// Goroutine stacks.
+//
+// C++ frames hold interior pointers, so a goroutine stack can never move or
+// grow: every stack has a fixed size (64 KiB by default, GODEBUG
+// stacksize=N). Stacks come in power-of-two orders from 16 KiB to 1 MiB.
+// Each order has a global pool (under a lock) and a small per-P cache that
+// takes no lock, refilled and drained in half-batches (Go's stackcache).
+// Larger stacks are mapped one by one and kept on a large-stack free list.
+//
+// Memory is reserved with mmap(MAP_NORESERVE) in slabs and never touched by
+// the allocator, so the pages of a stack are committed only when the
+// goroutine's frames reach them.
+//
+// Overflow never corrupts silently. Every stack carries a canary word just
+// above its low end, checked whenever its goroutine is switched out; and
+// the first `stackguard` stacks (GODEBUG stackguard=N, default 16384) also
+// get a PROT_NONE guard page below the canary, which the SIGSEGV handler
+// recognises. The guard-page count is bounded because each guard splits a
+// mapping and Linux caps a process at vm.max_map_count (65530) mappings;
+// stacks beyond the budget rely on the canary alone.
+//
+// A goroutine receives its stack when it first runs, not when it is
+// created, and returns it when it exits: a million goroutines spawned
+// before any of them runs hold no stack memory.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace rt::internal {
+
+struct P;
+
+struct Stack {
+  uintptr_t lo = 0;    // lowest usable address (above guard page or canary)
+  uintptr_t hi = 0;    // one past the highest address
+  uintptr_t base = 0;  // start of the whole region including the guard page
+  bool guarded = false;
+  size_t size() const { return hi - base; }
+};
+
+constexpr uint64_t kStackCanary = 0x5ac0ffee5afe57acULL;
+constexpr size_t kStackGuardSize = 4096;
+constexpr size_t kStackCanaryArea = 16;
+constexpr size_t kStackMinSize = 16 << 10;
+constexpr size_t kStackMaxPooled = 1 << 20;
+constexpr int kStackOrders = 7;  // 16K .. 1M
+constexpr int kStackCacheMax = 16;  // stacks per order per P
+
+// Cached stacks are recorded by base address; bit 0 set means guarded.
+struct StackCache {
+  uintptr_t list[kStackOrders][kStackCacheMax];
+  int count[kStackOrders] = {};
+};
+
+void stack_init(size_t default_size, int guard_budget);
+size_t stack_default_size();
+
+// Allocates a stack of `size` bytes (rounded up to an order). p may be
+// nullptr (no P held): the global pool is used.
+Stack stackalloc(P* p, size_t size);
+void stackfree(P* p, const Stack& s);
+// Returns all of p's cached stacks to the global pool (P destroyed).
+void stackcache_clear(P* p);
+
+// Guarded stacks need no canary: the guard page catches the overflow.
+inline bool stack_canary_ok(const Stack& s) {
+  return s.guarded || *reinterpret_cast<const uint64_t*>(s.base) == kStackCanary;
+}
+
+struct StackStats {
+  uint64_t reserved_bytes;
+  uint64_t inuse_stacks;
+  uint64_t guarded_stacks;
+};
+StackStats stack_stats();
+
+}  // namespace rt::internal
