@@ -60,6 +60,9 @@ rt_mcall:
         fnstcw  4(%rsp)
         movq    %rsp, (%rdi)
         movq    %rsi, %rsp
+        // On the g0 stack nothing lies above fn's frame: end unwinding
+        // here (pthread_exit unwinds the g0 stack of an exiting M).
+        .cfi_undefined rip
         movq    %rcx, %rdi
         xorl    %ebp, %ebp
         call    *%rdx

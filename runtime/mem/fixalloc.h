@@ -5,7 +5,11 @@
 // calls it from a signal handler or while holding its own locks invites
 // deadlock. FixAlloc carves objects of one type out of 256 KiB chunks
 // mapped straight from the OS and keeps freed objects on a free list.
-// Objects are value-initialised on every alloc. Memory is never returned.
+// Objects are constructed with T(args...) on every alloc (default-
+// initialised without arguments, so a large buffer member is not zeroed).
+// Chunks are populated when mapped: metadata is used at once, and one
+// populating mmap is far cheaper than a page fault per page. Memory is
+// never returned.
 #pragma once
 
 #include <sys/mman.h>
@@ -38,7 +42,11 @@ class FixAlloc {
       }
       inuse_++;
     }
-    return new (mem) T(std::forward<Args>(args)...);
+    if constexpr (sizeof...(Args) == 0) {
+      return new (mem) T;
+    } else {
+      return new (mem) T(std::forward<Args>(args)...);
+    }
   }
 
   void free(T* obj) {
@@ -62,7 +70,7 @@ class FixAlloc {
   static constexpr size_t kChunk = kObjSize > (64 << 10) ? kObjSize : (256 << 10);
 
   void refill() {
-    void* p = mmap(nullptr, kChunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* p = mmap(nullptr, kChunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (p == MAP_FAILED) throw_fatal("out of memory allocating runtime metadata");
     chunk_ = static_cast<char*>(p);
     chunk_left_ = kChunk;

@@ -57,7 +57,7 @@ enum PStatus : uint32_t {
   kPdead = 4,
 };
 
-constexpr size_t kInlineClosure = 96;
+constexpr size_t kInlineClosure = 64;
 
 struct G {
   void* sched_sp = nullptr;  // saved stack pointer while not running

@@ -114,12 +114,13 @@ void print_frames(Writer& w, uintptr_t fp, uintptr_t lo, uintptr_t hi) {
 struct DumpArgs {
   Writer* w;
   G* current;
+  G* skip = nullptr;
 };
 
 void dump_one(G* gp, void* arg) {
   auto* a = static_cast<DumpArgs*>(arg);
   uint32_t s = gp->atomicstatus.load();
-  if (gp->issystem || s == kGdead || s == kGidle) return;
+  if (gp->issystem || s == kGdead || s == kGidle || gp == a->skip) return;
   Writer& w = *a->w;
   const char* reason = s == kGwaiting && gp->waitreason[0] != 0 ? gp->waitreason : status_name(s);
   if (gp == a->current) reason = "running";
@@ -161,6 +162,9 @@ std::atomic<int> dying{0};
     print_frames(w, reinterpret_cast<uintptr_t>(__builtin_frame_address(0)), mp->g0_lo, ~uintptr_t(0));
     w.printf("\n");
   }
+  // The goroutine that failed comes first, as in Go.
+  if (a.current != nullptr) dump_one(a.current, &a);
+  a.skip = a.current;
   for_each_g(dump_one, &a);
   w.flush();
   _exit(2);

@@ -1,0 +1,591 @@
+// Scheduler conformance tests: Go's scheduling semantics and the runtime's
+// invariants. Built and run once per variant (rt_cc_test).
+#include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <set>
+#include <vector>
+
+#include "rt/rt.h"
+#include "runtime/sched/runtime2.h"
+
+namespace {
+
+using rt::internal::getg;
+using rt::internal::getm;
+
+pid_t gettid_now() { return pid_t(syscall(SYS_gettid)); }
+
+// Restores GOMAXPROCS after a test that changes it.
+class ProcsGuard {
+ public:
+  explicit ProcsGuard(int n) : old_(rt::gomaxprocs(n)) {}
+  ~ProcsGuard() { rt::gomaxprocs(old_); }
+
+ private:
+  int old_;
+};
+
+// Waits (yielding) until pred holds or the deadline passes.
+template <class Pred>
+bool wait_until(Pred pred, int64_t timeout_ms = 10000) {
+  int64_t deadline = rt::nanotime() + timeout_ms * 1000000;
+  while (!pred()) {
+    if (rt::nanotime() > deadline) return false;
+    rt::gosched();
+  }
+  return true;
+}
+
+TEST(Sched, GoRunsWithArguments) {
+  std::atomic<int> sum{0};
+  rt::WaitGroup wg;
+  wg.add(3);
+  for (int i = 1; i <= 3; i++) {
+    rt::go([&](int a, int b) { sum += a * b; wg.done(); }, i, 10);
+  }
+  wg.wait();
+  EXPECT_EQ(sum.load(), 60);
+}
+
+TEST(Sched, ArgumentsAreCopiedAtGoStatement) {
+  int x = 1;
+  std::atomic<int> seen{0};
+  rt::WaitGroup wg;
+  wg.add(1);
+  rt::go([&](int v) { seen = v; wg.done(); }, x);
+  x = 2;
+  wg.wait();
+  EXPECT_EQ(seen.load(), 1);
+}
+
+TEST(Sched, LargeClosure) {
+  struct Big {
+    char data[4096];
+  };
+  Big big;
+  for (size_t i = 0; i < sizeof big.data; i++) big.data[i] = char(i);
+  std::atomic<long> sum{0};
+  rt::WaitGroup wg;
+  wg.add(1);
+  rt::go([&wg, &sum, big] {
+    long s = 0;
+    for (char c : big.data) s += c;
+    sum = s;
+    wg.done();
+  });
+  wg.wait();
+  long expect = 0;
+  for (char c : big.data) expect += c;
+  EXPECT_EQ(sum.load(), expect);
+}
+
+TEST(Sched, HundredThousandGoroutines) {
+  constexpr int kN = 100000;
+  std::atomic<int> ran{0};
+  rt::WaitGroup wg;
+  wg.add(kN);
+  for (int i = 0; i < kN; i++) {
+    rt::go([&] {
+      ran.fetch_add(1, std::memory_order_relaxed);
+      wg.done();
+    });
+  }
+  wg.wait();
+  EXPECT_EQ(ran.load(), kN);
+  EXPECT_TRUE(wait_until([] { return rt::num_goroutine() == 1; })) << rt::num_goroutine();
+}
+
+TEST(Sched, ManyBlockedGoroutinesHoldStacks) {
+  // 20,000 goroutines alive at once, each parked: every one holds a stack.
+  constexpr int kN = 20000;
+  std::atomic<uint32_t> gate{0};
+  rt::WaitGroup started, finished;
+  started.add(kN);
+  finished.add(kN);
+  for (int i = 0; i < kN; i++) {
+    rt::go([&] {
+      started.done();
+      rt::semacquire(&gate);
+      finished.done();
+    });
+  }
+  started.wait();
+  EXPECT_GE(rt::num_goroutine(), kN + 1);
+  for (int i = 0; i < kN; i++) rt::semrelease(&gate);
+  finished.wait();
+}
+
+TEST(Sched, NumGoroutineCountsLiveOnes) {
+  EXPECT_TRUE(wait_until([] { return rt::num_goroutine() == 1; }));
+  std::atomic<uint32_t> gate{0};
+  rt::WaitGroup done;
+  done.add(5);
+  for (int i = 0; i < 5; i++) {
+    rt::go([&] {
+      rt::semacquire(&gate);
+      done.done();
+    });
+  }
+  EXPECT_TRUE(wait_until([] { return rt::num_goroutine() == 6; }));
+  for (int i = 0; i < 5; i++) rt::semrelease(&gate);
+  done.wait();
+  EXPECT_TRUE(wait_until([] { return rt::num_goroutine() == 1; }));
+}
+
+TEST(Sched, ParallelismWithTwoProcs) {
+  // Each goroutine spins without any safe point until it has seen the other
+  // make progress: only possible if both run at the same time.
+  ProcsGuard procs(2);
+  std::atomic<int64_t> a{0}, b{0};
+  std::atomic<bool> a_saw_b{false}, b_saw_a{false};
+  rt::WaitGroup wg;
+  wg.add(2);
+  auto spinner = [&wg](std::atomic<int64_t>* mine, std::atomic<int64_t>* other, std::atomic<bool>* saw) {
+    int64_t deadline = rt::nanotime() + 10'000'000'000;
+    int64_t start_other = other->load();
+    while (rt::nanotime() < deadline) {
+      mine->fetch_add(1, std::memory_order_relaxed);
+      if (other->load(std::memory_order_relaxed) > start_other + 1000) {
+        saw->store(true);
+        break;
+      }
+    }
+    // Keep running a little so the other side sees us too.
+    int64_t until = rt::nanotime() + 20'000'000;
+    while (rt::nanotime() < until) mine->fetch_add(1, std::memory_order_relaxed);
+    wg.done();
+  };
+  rt::go(spinner, &a, &b, &a_saw_b);
+  rt::go(spinner, &b, &a, &b_saw_a);
+  wg.wait();
+  EXPECT_TRUE(a_saw_b.load());
+  EXPECT_TRUE(b_saw_a.load());
+}
+
+TEST(Sched, GoschedLoopDoesNotStarveSleeper) {
+  // A goroutine yields in a loop until a sleeper (blocking syscalls) has
+  // finished ten sleeps: each time the sleeper returns it must get the
+  // only P back despite the loop.
+  ProcsGuard procs(1);
+  std::atomic<bool> sleeper_done{false};
+  std::atomic<int64_t> spins{0};
+  rt::WaitGroup wg;
+  wg.add(2);
+  rt::go([&] {
+    int64_t deadline = rt::nanotime() + 10'000'000'000;
+    while (!sleeper_done.load() && rt::nanotime() < deadline) {
+      spins++;
+      rt::gosched();
+    }
+    wg.done();
+  });
+  ASSERT_TRUE(wait_until([&] { return spins.load() > 0; }));
+  int64_t start = rt::nanotime();
+  rt::go([&] {
+    for (int i = 0; i < 10; i++) rt::sys::nanosleep(1'000'000);
+    sleeper_done = true;
+    wg.done();
+  });
+  wg.wait();
+  EXPECT_TRUE(sleeper_done.load());
+  EXPECT_LT(rt::nanotime() - start, 5'000'000'000);
+}
+
+TEST(Sched, RunnextPairDoesNotStarveThird) {
+  // Two goroutines hand a semaphore back and forth: each wake-up puts the
+  // other in runnext, inheriting the time slice. A third goroutine waiting
+  // in the global queue must still run (61-tick rule and preemption).
+  ProcsGuard procs(1);
+  std::atomic<uint32_t> ping{0}, pong{0};
+  std::atomic<bool> stop{false};
+  std::atomic<bool> third_ran{false};
+  std::atomic<int64_t> rounds{0};
+  rt::WaitGroup wg;
+  wg.add(3);
+  rt::go([&] {
+    while (!stop.load()) {
+      rt::semrelease(&ping);
+      rt::semacquire(&pong);
+      rounds++;
+    }
+    rt::semrelease(&ping);
+    wg.done();
+  });
+  rt::go([&] {
+    while (!stop.load()) {
+      rt::semacquire(&ping);
+      rt::semrelease(&pong);
+    }
+    rt::semrelease(&pong);
+    wg.done();
+  });
+  rt::go([&] {
+    rt::gosched();  // to the global queue
+    third_ran = true;
+    stop = true;
+    wg.done();
+  });
+  wg.wait();
+  EXPECT_TRUE(third_ran.load());
+}
+
+TEST(Sched, GoroutineSeesItsOwnGAndMAcrossMigrations) {
+  ProcsGuard procs(2);
+  std::atomic<bool> stop{false};
+  rt::WaitGroup wg;
+  wg.add(1);
+  // A busy neighbour keeps both Ps occupied so yields move us around.
+  rt::go([&] {
+    while (!stop.load()) rt::gosched();
+    wg.done();
+  });
+  rt::internal::G* me = getg();
+  int64_t id = rt::goid();
+  std::set<pid_t> tids;
+  bool consistent = true;
+  for (int i = 0; i < 200000 && tids.size() < 2; i++) {
+    rt::gosched();
+    rt::internal::M* mp = getm();
+    if (getg() != me || mp->curg != me || me->m != mp || rt::goid() != id) consistent = false;
+    tids.insert(gettid_now());
+  }
+  stop = true;
+  wg.wait();
+  EXPECT_TRUE(consistent);
+  EXPECT_GE(tids.size(), 2u) << "never migrated";
+}
+
+__attribute__((noinline, noipa)) int read_errno() { return errno; }
+__attribute__((noinline, noipa)) void write_errno(int v) { errno = v; }
+
+TEST(Sched, ErrnoFollowsGoroutine) {
+  ProcsGuard procs(2);
+  std::atomic<bool> stop{false};
+  rt::WaitGroup wg;
+  wg.add(2);
+  bool ok = true;
+  auto worker = [&](int value, bool* result) {
+    for (int i = 0; i < 20000 && !stop.load(); i++) {
+      write_errno(value);
+      rt::gosched();
+      if (read_errno() != value) *result = false;
+    }
+    wg.done();
+  };
+  bool ok2 = true;
+  rt::go(worker, 1111, &ok);
+  rt::go(worker, 2222, &ok2);
+  wg.wait();
+  EXPECT_TRUE(ok);
+  EXPECT_TRUE(ok2);
+}
+
+TEST(Sched, CaughtExceptionSurvivesParkAndMigration) {
+  ProcsGuard procs(2);
+  std::atomic<uint32_t> sem{0};
+  std::atomic<bool> ok{false};
+  rt::WaitGroup wg;
+  wg.add(2);
+  rt::go([&] {
+    try {
+      throw rt::Panic("first");
+    } catch (const rt::Panic& p) {
+      // Park inside the handler; another goroutine throws and catches on
+      // this thread meanwhile.
+      rt::semacquire(&sem);
+      try {
+        throw;
+      } catch (const rt::Panic& again) {
+        ok = std::string(again.what()) == "first" && std::uncaught_exceptions() == 0;
+      }
+    }
+    wg.done();
+  });
+  rt::go([&] {
+    for (int i = 0; i < 100; i++) {
+      try {
+        throw std::runtime_error("noise");
+      } catch (const std::exception&) {
+        rt::gosched();
+      }
+    }
+    rt::semrelease(&sem);
+    wg.done();
+  });
+  wg.wait();
+  EXPECT_TRUE(ok.load());
+}
+
+TEST(Sched, SyscallDoesNotBlockOthers) {
+  ProcsGuard procs(1);
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::atomic<bool> reader_done{false};
+  std::atomic<int> others{0};
+  rt::WaitGroup wg;
+  wg.add(1);
+  rt::go([&] {
+    char c;
+    ssize_t n = rt::sys::read(fds[0], &c, 1);
+    EXPECT_EQ(n, 1);
+    reader_done = true;
+    wg.done();
+  });
+  // While the reader is blocked in the kernel, other goroutines run.
+  for (int i = 0; i < 100; i++) {
+    rt::go([&] { others++; });
+  }
+  EXPECT_TRUE(wait_until([&] { return others.load() == 100; }));
+  EXPECT_FALSE(reader_done.load());
+  char c = 'x';
+  ASSERT_EQ(rt::sys::write(fds[1], &c, 1), 1);
+  wg.wait();
+  EXPECT_TRUE(reader_done.load());
+  close(fds[0]);
+  close(fds[1]);
+}
+
+TEST(Sched, SyscallErrorReturnsNegativeErrno) {
+  char c;
+  EXPECT_EQ(rt::sys::read(-1, &c, 1), -EBADF);
+  EXPECT_EQ(read_errno(), EBADF);
+}
+
+TEST(Sched, SpinningGoroutinesInSyscallsAllProgress) {
+  // More goroutines in blocking syscalls than Ps: sysmon retakes the Ps
+  // so all of them, and the main goroutine, keep going.
+  ProcsGuard procs(1);
+  constexpr int kN = 4;
+  rt::WaitGroup wg;
+  wg.add(kN);
+  int64_t start = rt::nanotime();
+  for (int i = 0; i < kN; i++) {
+    rt::go([&] {
+      rt::sys::nanosleep(50'000'000);
+      wg.done();
+    });
+  }
+  wg.wait();
+  // Serialised, the sleeps would take 200 ms; the bound is loose so a
+  // loaded machine cannot fail it, and still catches serialisation.
+  EXPECT_LT(rt::nanotime() - start, 190'000'000);
+}
+
+TEST(Sched, LockOSThreadPins) {
+  ProcsGuard procs(2);
+  std::atomic<bool> stop{false};
+  std::atomic<pid_t> locked_tid{0};
+  std::atomic<bool> pinned{true};
+  std::atomic<bool> intruder{false};
+  rt::WaitGroup wg;
+  wg.add(1);
+  rt::go([&] {
+    rt::lock_os_thread();
+    locked_tid = gettid_now();
+    for (int i = 0; i < 2000; i++) {
+      rt::gosched();
+      if (gettid_now() != locked_tid.load()) pinned = false;
+      rt::sys::nanosleep(10'000);
+      if (gettid_now() != locked_tid.load()) pinned = false;
+    }
+    rt::unlock_os_thread();
+    stop = true;
+    wg.done();
+  });
+  ASSERT_TRUE(wait_until([&] { return locked_tid.load() != 0; }));
+  constexpr int kOthers = 4;
+  rt::WaitGroup others;
+  others.add(kOthers);
+  for (int i = 0; i < kOthers; i++) {
+    rt::go([&] {
+      while (!stop.load()) {
+        if (gettid_now() == locked_tid.load()) intruder = true;
+        rt::gosched();
+      }
+      others.done();
+    });
+  }
+  wg.wait();
+  others.wait();
+  EXPECT_TRUE(pinned.load());
+  EXPECT_FALSE(intruder.load());
+}
+
+TEST(Sched, GoroutineExitingWhileLockedTakesItsThread) {
+  std::atomic<pid_t> tid{0};
+  rt::WaitGroup wg;
+  wg.add(1);
+  rt::go([&] {
+    rt::lock_os_thread();
+    tid = gettid_now();
+    wg.done();
+  });
+  wg.wait();
+  // The thread exits soon after the goroutine does.
+  std::string path = "/proc/self/task/" + std::to_string(tid.load());
+  EXPECT_TRUE(wait_until([&] { return access(path.c_str(), F_OK) != 0; }));
+}
+
+TEST(Sched, GomaxprocsResize) {
+  int old = rt::gomaxprocs(0);
+  EXPECT_EQ(rt::gomaxprocs(3), old);
+  EXPECT_EQ(rt::gomaxprocs(0), 3);
+  std::atomic<int> n{0};
+  rt::WaitGroup wg;
+  wg.add(1000);
+  for (int i = 0; i < 1000; i++) {
+    rt::go([&] {
+      n++;
+      rt::gosched();
+      wg.done();
+    });
+    if (i == 500) rt::gomaxprocs(1);
+  }
+  wg.wait();
+  EXPECT_EQ(n.load(), 1000);
+  EXPECT_EQ(rt::gomaxprocs(old), 1);
+}
+
+struct DestructorFlag {
+  std::atomic<bool>* flag;
+  ~DestructorFlag() { flag->store(true); }
+};
+
+TEST(Sched, GoexitRunsDestructors) {
+  std::atomic<bool> destroyed{false};
+  std::atomic<bool> after{false};
+  rt::WaitGroup wg;
+  wg.add(1);
+  rt::go([&] {
+    struct Done {
+      rt::WaitGroup* wg;
+      ~Done() { wg->done(); }
+    } done{&wg};
+    DestructorFlag f{&destroyed};
+    rt::goexit();
+    after = true;
+  });
+  wg.wait();
+  EXPECT_TRUE(destroyed.load());
+  EXPECT_FALSE(after.load());
+}
+
+TEST(Sched, CountersMove) {
+  rt::SchedStats before = rt::read_sched_stats();
+  rt::WaitGroup wg;
+  wg.add(100);
+  for (int i = 0; i < 100; i++) rt::go([&] { wg.done(); });
+  wg.wait();
+  rt::SchedStats after = rt::read_sched_stats();
+  EXPECT_GE(after.goroutines_created - before.goroutines_created, 100u);
+  EXPECT_GE(after.ctxswitches - before.ctxswitches, 100u);
+  EXPECT_GE(after.threads, 1);
+}
+
+// ---- Fatal errors (death tests re-execute the binary) ----
+
+TEST(SchedDeath, DeadlockIsReported) {
+  EXPECT_EXIT(
+      {
+        std::atomic<uint32_t> never{0};
+        rt::go([&] { rt::semacquire(&never); });
+        rt::semacquire(&never);
+      },
+      testing::ExitedWithCode(2), "fatal error: all goroutines are asleep - deadlock!(.|\n)*goroutine 1 \\[semacquire\\]");
+}
+
+TEST(SchedDeath, UncaughtPanicInGoroutine) {
+  EXPECT_EXIT(
+      {
+        rt::go([] { throw rt::Panic("boom"); });
+        std::atomic<uint32_t> never{0};
+        rt::semacquire(&never);
+      },
+      testing::ExitedWithCode(2), "panic: boom\n\ngoroutine [0-9]+ \\[running\\]:");
+}
+
+TEST(SchedDeath, UncaughtStdException) {
+  EXPECT_EXIT(
+      {
+        rt::go([] { throw std::out_of_range("index 7"); });
+        std::atomic<uint32_t> never{0};
+        rt::semacquire(&never);
+      },
+      testing::ExitedWithCode(2), "panic: std::out_of_range: index 7");
+}
+
+__attribute__((noinline)) int recurse(int depth) {
+  volatile char pad[512];
+  pad[0] = char(depth);
+  if (depth > 1000000) return pad[0];
+  return recurse(depth + 1) + pad[0];
+}
+
+TEST(SchedDeath, StackOverflowWithGuardPage) {
+  EXPECT_EXIT(
+      {
+        rt::go([] { recurse(0); });
+        std::atomic<uint32_t> never{0};
+        rt::semacquire(&never);
+      },
+      testing::ExitedWithCode(2), "goroutine [0-9]+ stack exceeds 65536-byte limit\nfatal error: stack overflow");
+}
+
+TEST(SchedDeath, StackOverflowCaughtByCanary) {
+  // No guard pages: the canary check at the next switch catches it. The
+  // overflow runs into the stack below; keep it shallow so it stays there.
+  setenv("GODEBUG", "stackguard=0", 1);
+  EXPECT_EXIT(
+      {
+        rt::go([] {
+          volatile char big[80 << 10];
+          big[0] = 1;
+          big[sizeof big - 1] = 1;
+          rt::gosched();  // switching out with the frame still live
+          big[1] = big[0];
+        });
+        std::atomic<uint32_t> never{0};
+        rt::semacquire(&never);
+      },
+      testing::ExitedWithCode(2), "stack exceeds [0-9]+-byte limit\nfatal error: stack overflow");
+  unsetenv("GODEBUG");
+}
+
+TEST(SchedDeath, SchedtracePrintsGoFormat) {
+  setenv("GODEBUG", "schedtrace=10", 1);
+  EXPECT_EXIT(
+      {
+        rt::sys::nanosleep(100'000'000);
+        fflush(stderr);
+        _exit(3);
+      },
+      testing::ExitedWithCode(3),
+      "SCHED [0-9]+ms: gomaxprocs=[0-9]+ idleprocs=[0-9]+ threads=[0-9]+ spinningthreads=[0-9]+ "
+      "idlethreads=[0-9]+ runqueue=[0-9]+ \\[[0-9 ]+\\]");
+  unsetenv("GODEBUG");
+}
+
+TEST(SchedDeath, InvalidGomaxprocsIgnored) {
+  setenv("GOMAXPROCS", "zero", 1);
+  EXPECT_EXIT(
+      {
+        fprintf(stderr, "procs=%d\n", rt::gomaxprocs(0));
+        _exit(0);
+      },
+      testing::ExitedWithCode(0), "procs=[1-9]");
+  setenv("GOMAXPROCS", "3", 1);
+  EXPECT_EXIT(
+      {
+        fprintf(stderr, "procs=%d\n", rt::gomaxprocs(0));
+        _exit(0);
+      },
+      testing::ExitedWithCode(0), "procs=3\n");
+  unsetenv("GOMAXPROCS");
+}
+
+}  // namespace
