@@ -510,6 +510,7 @@ static void gostartcall(G* gp) {
 }
 
 [[noreturn]] static void gogo(G* gp) {
+  RT_DEBUG_ASSERT(stack_canary_ok(gp->stack), "gogo: stack canary overwritten");
   setg(gp);
   asan_start_switch(nullptr, gp->stack.lo, gp->stack.hi);
   rt_gogo(gp->sched_sp);
@@ -519,6 +520,10 @@ static void gostartcall(G* gp) {
 [[noreturn]] static void execute(G* gp, bool inherit_time) {
   M* mp = getm();
   P* p = mp->p;
+  RT_DEBUG_ASSERT(getg() == mp->g0, "execute: not on g0");
+  RT_DEBUG_ASSERT(p != nullptr && p->m == mp && p->status.load() == kPrunning, "execute: M does not own a running P");
+  RT_DEBUG_ASSERT(gp->lockedm == nullptr || gp->lockedm == mp, "execute: goroutine locked to another thread");
+  RT_DEBUG_ASSERT(mp->curg == nullptr, "execute: M already runs a goroutine");
   mp->curg = gp;
   gp->m = mp;
   casgstatus(gp, kGrunnable, kGrunning);
@@ -537,15 +542,36 @@ static void gostartcall(G* gp) {
   gogo(gp);
 }
 
+#ifdef RT_ASAN
+// Under ASan every switch is announced and then confirmed on the new
+// stack, so g0 functions are entered through this trampoline.
+static void mcall_asan_entry(void* arg) {
+  asan_finish_switch(nullptr);
+  getm()->mcall_fn(static_cast<G*>(arg));
+}
+#endif
+
+// Switches from gp to the g0 stack and runs fn(gp) there. With exiting,
+// gp's stack is about to be freed and its context is never resumed.
+static void switch_to_g0(G* gp, M* mp, void (*fn)(G*), bool exiting) {
+  setg(mp->g0);
+#ifdef RT_ASAN
+  asan_start_switch(exiting ? nullptr : &gp->asan_fake_stack, mp->g0_lo, mp->g0_top);
+  mp->mcall_fn = fn;
+  rt_mcall(&gp->sched_sp, mp->g0_top, mcall_asan_entry, gp);
+#else
+  (void)exiting;
+  rt_mcall(&gp->sched_sp, mp->g0_top, reinterpret_cast<void (*)(void*)>(fn), gp);
+#endif
+}
+
 void mcall(void (*fn)(G*)) {
   G* gp = getg();
   M* mp = getm();
   if (gp == mp->g0) throw_fatal("mcall called on g0 stack");
   check_stack_on_switch(gp);
   save_thread_state(gp);
-  setg(mp->g0);
-  asan_start_switch(&gp->asan_fake_stack, mp->g0_lo, mp->g0_top);
-  rt_mcall(&gp->sched_sp, mp->g0_top, reinterpret_cast<void (*)(void*)>(fn), gp);
+  switch_to_g0(gp, mp, fn, false);
   // Resumed by gogo, possibly on another thread.
   asan_finish_switch(gp->asan_fake_stack);
   restore_thread_state(gp);
@@ -712,9 +738,7 @@ static void goroutine_main(G* gp) {
   if (gp->fn_obj != gp->fn_buf) ::operator delete(gp->fn_obj);
   gp->fn_obj = nullptr;
   check_stack_on_switch(gp);
-  setg(getm()->g0);
-  asan_start_switch(nullptr, getm()->g0_lo, getm()->g0_top);
-  rt_mcall(&gp->sched_sp, getm()->g0_top, reinterpret_cast<void (*)(void*)>(&goexit0), gp);
+  switch_to_g0(gp, getm(), goexit0, true);
   __builtin_unreachable();
 }
 
@@ -769,6 +793,7 @@ void gopark(bool (*unlockf)(G*, void*), void* lock, const char* reason) {
 
 void goready(G* gp) {
   M* mp = getm();
+  RT_DEBUG_ASSERT(mp->p != nullptr, "goready: no P");
   mp->locks++;
   casgstatus(gp, kGwaiting, kGrunnable);
   P* p = mp->p;

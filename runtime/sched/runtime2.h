@@ -111,6 +111,7 @@ struct M {
   pthread_t thread{};
   pid_t procid = 0;
   void* altstack = nullptr;
+  void (*mcall_fn)(G*) = nullptr;  // g0 function of the pending mcall (ASan builds)
   // Passed to park_m by gopark.
   bool (*waitunlockf)(G*, void*) = nullptr;
   void* waitlock = nullptr;
@@ -222,10 +223,25 @@ inline void setm(M* mp) { asm volatile("movq %0, %%fs:rt_tls_m@tpoff" : : "r"(mp
 
 // Fatal runtime errors: print "fatal error: msg", a goroutine dump, exit 2.
 [[noreturn]] void throw_fatal(const char* msg);
+
+// Invariant checks too costly for hot paths in optimised builds; on with
+// --config=dbg (RT_DEBUG).
+#ifdef RT_DEBUG
+#define RT_DEBUG_ASSERT(cond, msg) \
+  do {                             \
+    if (!(cond)) ::rt::internal::throw_fatal(msg); \
+  } while (0)
+#else
+#define RT_DEBUG_ASSERT(cond, msg) \
+  do {                             \
+  } while (0)
+#endif
 // As throw_fatal, but for errors of the user program (deadlock): same
 // output, no runtime stack trace.
 [[noreturn]] void fatal_user(const char* msg);
 void dump_goroutines(int fd, G* current);
+// Calls fn for every G ever created (including dead ones on free lists).
+void for_each_g(void (*fn)(G*, void*), void* arg);
 
 uint32_t fastrand();
 uint32_t fastrandn(uint32_t n);

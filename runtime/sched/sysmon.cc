@@ -100,6 +100,15 @@ void schedtrace(bool detailed) {
             mp->locks, mp->spinning ? "true" : "false", mp->blocked ? "true" : "false",
             mp->lockedg != nullptr ? static_cast<long long>(mp->lockedg->goid) : -1LL);
   }
+  for_each_g(
+      [](G* gp, void*) {
+        uint32_t s = gp->atomicstatus.load();
+        if (gp->issystem || s == kGdead) return;
+        fprintf(stderr, "  G%lld: status=%u(%s) m=%lld lockedm=%lld\n", static_cast<long long>(gp->goid), s,
+                s == kGwaiting ? gp->waitreason : "", gp->m != nullptr ? static_cast<long long>(gp->m->id) : -1LL,
+                gp->lockedm != nullptr ? static_cast<long long>(gp->lockedm->id) : -1LL);
+      },
+      nullptr);
 }
 
 }  // namespace rt::internal

@@ -24,8 +24,6 @@
 
 namespace rt::internal {
 
-void for_each_g(void (*fn)(G*, void*), void* arg);
-
 namespace {
 
 class Writer {
