@@ -1,0 +1,3 @@
+module rtlab/benchmarks/go
+
+go 1.19
