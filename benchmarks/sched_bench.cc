@@ -2,7 +2,9 @@
 // goroutine. Twin of benchmarks/go/sched_bench_test.go: keep the two doing
 // the same work so that scripts/bench can compare them side by side.
 //
-// Every benchmark takes GOMAXPROCS as its argument (1, 2), uses real time
+// Every benchmark takes GOMAXPROCS as its argument (1 and 2, or the
+// comma-separated list in RTLAB_BENCH_PROCS, e.g. "1,2,4,8,16" on a bigger
+// machine to see scaling), uses real time
 // (the goroutines run on other threads, so the main thread's CPU time means
 // nothing) and reports, besides items_per_second, a counter "ns_per_op":
 // wall-clock nanoseconds per unit of work (per spawn, per goroutine, per
@@ -12,6 +14,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 
 #include "rt/rt.h"
 
@@ -21,6 +25,20 @@ constexpr int64_t kSpawnMany = 1'000'000;  // goroutines per BM_Spawn1MWait iter
 constexpr int64_t kYields = 1'000;         // gosched calls per goroutine per BM_GoschedPingPong iteration
 
 using Clock = std::chrono::steady_clock;
+
+// Registers one run per GOMAXPROCS value.
+void procs_args(benchmark::internal::Benchmark* b) {
+  const char* env = std::getenv("RTLAB_BENCH_PROCS");
+  std::string list = env != nullptr && *env != 0 ? env : "1,2";
+  size_t pos = 0;
+  while (pos < list.size()) {
+    size_t comma = list.find(',', pos);
+    if (comma == std::string::npos) comma = list.size();
+    int procs = std::atoi(list.substr(pos, comma - pos).c_str());
+    if (procs > 0) b->Arg(procs);
+    pos = comma + 1;
+  }
+}
 
 // Sets items processed and the ns_per_op counter from the loop's wall time.
 void report(benchmark::State& state, Clock::time_point t0, int64_t ops_per_iter, const char* extra = nullptr) {
@@ -45,7 +63,7 @@ void BM_SpawnExit(benchmark::State& state) {
   }
   report(state, t0, 1);
 }
-BENCHMARK(BM_SpawnExit)->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(BM_SpawnExit)->Apply(procs_args)->UseRealTime();
 
 // (b) Spawn a million goroutines that each call wg.done(), then wait.
 // ns_per_goroutine = wall time / (iterations * 1e6).
@@ -60,7 +78,7 @@ void BM_Spawn1MWait(benchmark::State& state) {
   }
   report(state, t0, kSpawnMany, "ns_per_goroutine");
 }
-BENCHMARK(BM_Spawn1MWait)->Arg(1)->Arg(2)->Iterations(3)->UseRealTime();
+BENCHMARK(BM_Spawn1MWait)->Apply(procs_args)->Iterations(3)->UseRealTime();
 
 // (c) Two goroutines each call gosched kYields times; items = total yields.
 void BM_GoschedPingPong(benchmark::State& state) {
@@ -79,7 +97,7 @@ void BM_GoschedPingPong(benchmark::State& state) {
   }
   report(state, t0, 2 * kYields);
 }
-BENCHMARK(BM_GoschedPingPong)->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(BM_GoschedPingPong)->Apply(procs_args)->UseRealTime();
 
 // (d) Park/ready hand-off through two semaphores. One iteration is a round
 // trip = 2 hand-offs; ns_per_op is per hand-off.
@@ -104,7 +122,7 @@ void BM_SemaHandoff(benchmark::State& state) {
   report(state, t0, 2);
   wg.wait();
 }
-BENCHMARK(BM_SemaHandoff)->Arg(1)->Arg(2)->UseRealTime();
+BENCHMARK(BM_SemaHandoff)->Apply(procs_args)->UseRealTime();
 
 }  // namespace
 
