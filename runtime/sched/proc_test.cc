@@ -12,6 +12,7 @@
 
 #include "rt/rt.h"
 #include "runtime/sched/runtime2.h"
+#include "runtime/testing/rt_test_util.h"
 
 namespace {
 
@@ -20,26 +21,8 @@ using rt::internal::getm;
 
 pid_t gettid_now() { return pid_t(syscall(SYS_gettid)); }
 
-// Restores GOMAXPROCS after a test that changes it.
-class ProcsGuard {
- public:
-  explicit ProcsGuard(int n) : old_(rt::gomaxprocs(n)) {}
-  ~ProcsGuard() { rt::gomaxprocs(old_); }
-
- private:
-  int old_;
-};
-
-// Waits (yielding) until pred holds or the deadline passes.
-template <class Pred>
-bool wait_until(Pred pred, int64_t timeout_ms = 10000) {
-  int64_t deadline = rt::nanotime() + timeout_ms * 1000000;
-  while (!pred()) {
-    if (rt::nanotime() > deadline) return false;
-    rt::gosched();
-  }
-  return true;
-}
+using rt::testing::ProcsGuard;
+using rt::testing::wait_until;
 
 TEST(Sched, GoRunsWithArguments) {
   std::atomic<int> sum{0};

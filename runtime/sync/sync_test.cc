@@ -21,6 +21,7 @@
 
 #include "rt/rt.h"
 #include "runtime/sched/runtime2.h"
+#include "runtime/testing/rt_test_util.h"
 
 namespace {
 
@@ -36,26 +37,8 @@ constexpr const char kWaitGroupWait[] = "sync.WaitGroup.Wait";
 
 constexpr int64_t kMs = 1'000'000;
 
-// Restores GOMAXPROCS after a test that changes it.
-class ProcsGuard {
- public:
-  explicit ProcsGuard(int n) : old_(rt::gomaxprocs(n)) {}
-  ~ProcsGuard() { rt::gomaxprocs(old_); }
-
- private:
-  int old_;
-};
-
-// Waits (yielding) until pred holds or the deadline passes.
-template <class Pred>
-bool wait_until(Pred pred, int64_t timeout_ms = 10000) {
-  int64_t deadline = rt::nanotime() + timeout_ms * kMs;
-  while (!pred()) {
-    if (rt::nanotime() > deadline) return false;
-    rt::gosched();
-  }
-  return true;
-}
+using rt::testing::ProcsGuard;
+using rt::testing::wait_until;
 
 // Yields for about ms milliseconds (gives a wrong implementation time to
 // misbehave; never needed for a correct one to pass).

@@ -1,0 +1,34 @@
+// Helpers shared by the runtime's tests.
+#pragma once
+
+#include <cstdint>
+
+#include "rt/rt.h"
+
+namespace rt::testing {
+
+// Sets GOMAXPROCS for the scope of a test and restores it afterwards.
+class ProcsGuard {
+ public:
+  explicit ProcsGuard(int n) : old_(rt::gomaxprocs(n)) {}
+  ~ProcsGuard() { rt::gomaxprocs(old_); }
+  ProcsGuard(const ProcsGuard&) = delete;
+  ProcsGuard& operator=(const ProcsGuard&) = delete;
+
+ private:
+  int old_;
+};
+
+// Yields until pred() holds; false if timeout_ms passes first. The bound
+// only turns a hang into a failure: correct code never comes near it.
+template <class Pred>
+bool wait_until(Pred pred, int64_t timeout_ms = 10000) {
+  int64_t deadline = rt::nanotime() + timeout_ms * 1'000'000;
+  while (!pred()) {
+    if (rt::nanotime() > deadline) return false;
+    rt::gosched();
+  }
+  return true;
+}
+
+}  // namespace rt::testing
