@@ -217,6 +217,62 @@ TEST(Sched, RunnextPairDoesNotStarveThird) {
   EXPECT_TRUE(third_ran.load());
 }
 
+TEST(Sched, SysmonPreemptsLongRunningGoroutineAtSafePoint) {
+  // With one P, a goroutine that never yields but passes safe points is
+  // preempted by sysmon after its 10 ms slice: only then can the main
+  // goroutine run again and tell it to stop.
+  ProcsGuard procs(1);
+  std::atomic<bool> started{false};
+  std::atomic<bool> stop{false};
+  std::atomic<bool> timed_out{false};
+  uint64_t preemptions_before = rt::read_sched_stats().preemptions;
+  rt::WaitGroup wg;
+  wg.add(1);
+  rt::go([&] {
+    started = true;
+    int64_t deadline = rt::nanotime() + 10'000'000'000;
+    while (!stop.load()) {
+      if (rt::nanotime() > deadline) {
+        timed_out = true;
+        break;
+      }
+      rt::preempt_point();
+    }
+    wg.done();
+  });
+  ASSERT_TRUE(wait_until([&] { return started.load(); }));
+  stop = true;
+  wg.wait();
+  EXPECT_FALSE(timed_out.load());
+  EXPECT_GT(rt::read_sched_stats().preemptions, preemptions_before);
+}
+
+TEST(Sched, StopTheWorldWaitsForSafePoint) {
+  // A resize stops the world; a goroutine spinning through safe points on
+  // the other P must stop for it, and keeps running afterwards.
+  ProcsGuard procs(2);
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> spins{0};
+  rt::WaitGroup wg;
+  wg.add(1);
+  rt::go([&] {
+    while (!stop.load()) {
+      spins.fetch_add(1, std::memory_order_relaxed);
+      rt::preempt_point();
+    }
+    wg.done();
+  });
+  ASSERT_TRUE(wait_until([&] { return spins.load() > 1000; }));
+  uint64_t stw_before = rt::read_sched_stats().stw_count;
+  EXPECT_EQ(rt::gomaxprocs(1), 2);
+  EXPECT_EQ(rt::gomaxprocs(2), 1);
+  EXPECT_EQ(rt::read_sched_stats().stw_count, stw_before + 2);
+  int64_t after = spins.load();
+  EXPECT_TRUE(wait_until([&] { return spins.load() > after + 1000; }));
+  stop = true;
+  wg.wait();
+}
+
 TEST(Sched, GoroutineSeesItsOwnGAndMAcrossMigrations) {
   ProcsGuard procs(2);
   std::atomic<bool> stop{false};
