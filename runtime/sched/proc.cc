@@ -669,7 +669,8 @@ G* newproc_begin(void** storage, size_t size, size_t align) {
   if (size <= kInlineClosure && align <= 16) {
     newg->fn_obj = newg->fn_buf;
   } else {
-    newg->fn_obj = ::operator new(size, std::align_val_t(align < 16 ? 16 : align));
+    newg->fn_align = align < 16 ? 16 : align;
+    newg->fn_obj = ::operator new(size, std::align_val_t(newg->fn_align));
   }
   *storage = newg->fn_obj;
   return newg;
@@ -735,7 +736,7 @@ static void goroutine_main(G* gp) {
     if (gp->goid == 1) main_goexited = true;
   }
   gp->fn_destroy(gp->fn_obj);
-  if (gp->fn_obj != gp->fn_buf) ::operator delete(gp->fn_obj);
+  if (gp->fn_obj != gp->fn_buf) ::operator delete(gp->fn_obj, std::align_val_t(gp->fn_align));
   gp->fn_obj = nullptr;
   check_stack_on_switch(gp);
   switch_to_g0(gp, getm(), goexit0, true);

@@ -85,6 +85,7 @@ struct G {
   void (*fn_run)(void*) = nullptr;
   void (*fn_destroy)(void*) = nullptr;
   void* fn_obj = nullptr;  // points into fn_buf or to a heap copy
+  size_t fn_align = 0;     // alignment the heap copy was allocated with
   alignas(16) unsigned char fn_buf[kInlineClosure];
 };
 
