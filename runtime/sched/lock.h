@@ -52,7 +52,7 @@ class Note {
   std::atomic<uint32_t> key_{0};
 };
 
-// Thin futex wrappers, shared with the semaphore implementation tests.
+// Thin futex wrappers and OS time/yield helpers used across the runtime.
 void futex_sleep(std::atomic<uint32_t>* addr, uint32_t val, int64_t ns);
 void futex_wake(std::atomic<uint32_t>* addr, int count);
 

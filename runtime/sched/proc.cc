@@ -223,13 +223,6 @@ void globrunqput(G* gp) {
   sched.runqsize++;
 }
 
-void globrunqputhead(G* gp) {
-  gp->schedlink = sched.runqhead;
-  sched.runqhead = gp;
-  if (sched.runqtail == nullptr) sched.runqtail = gp;
-  sched.runqsize++;
-}
-
 void globrunqputbatch(G* head, G* tail, int32_t n) {
   tail->schedlink = nullptr;
   if (sched.runqtail != nullptr)
@@ -587,10 +580,8 @@ void systemstack_trampoline(void* a) {
   auto* c = static_cast<SystemstackCall*>(a);
   asan_finish_switch(nullptr);
   c->fn(c->arg);
-  M* mp = getm();
   asan_start_switch(nullptr, c->gp->stack.lo, c->gp->stack.hi);
   setg(c->gp);
-  (void)mp;
 }
 }  // namespace
 
@@ -714,7 +705,6 @@ static void goexit0(G* gp) {
   gp->lockedm = nullptr;
   gp->locked_count = 0;
   gp->waitreason = "";
-  gp->param = nullptr;
   mp->lockedg = nullptr;
   mp->curg = nullptr;
   stackfree(p, gp->stack);
@@ -758,7 +748,6 @@ static void mexit_locked_thread(M* mp) {
   if (mp->ism0) {
     for (;;) pause();
   }
-  mp->exiting = true;
   pthread_exit(nullptr);
 }
 

@@ -73,7 +73,6 @@ struct G {
   const char* waitreason = "";
   int64_t waitsince = 0;
   int64_t runnable_since = 0;  // for the scheduling-latency histogram
-  void* param = nullptr;       // passed from the waker to the parked G
 
   // Thread state that follows the goroutine across Ms.
   int saved_errno = 0;
@@ -101,8 +100,6 @@ struct M {
   bool spinning = false;   // looking for work
   bool blocked = false;    // parked on its note
   int locks = 0;           // runtime locks held; > 0 forbids preemption
-  int mallocing = 0;
-  bool exiting = false;
   bool ism0 = false;
   Note park;
   M* schedlink = nullptr;  // on sched.midle
@@ -180,8 +177,6 @@ struct Sched {
   std::atomic<uint32_t> gcwaiting{0};  // stop-the-world in progress
   int32_t stopwait = 0;
   Note stopnote;
-  std::atomic<uint32_t> sysmonwait{0};
-  Note sysmonnote;
 
   std::atomic<uint64_t> goidgen{0};
   PStats dead_p_stats;  // stats of destroyed Ps
@@ -240,7 +235,6 @@ inline void setm(M* mp) { asm volatile("movq %0, %%fs:rt_tls_m@tpoff" : : "r"(mp
 // As throw_fatal, but for errors of the user program (deadlock): same
 // output, no runtime stack trace.
 [[noreturn]] void fatal_user(const char* msg);
-void dump_goroutines(int fd, G* current);
 // Calls fn for every G ever created (including dead ones on free lists).
 void for_each_g(void (*fn)(G*, void*), void* arg);
 
@@ -264,7 +258,6 @@ inline void preempt_check() {
 
 // Global run queue; the caller holds sched.lock.
 void globrunqput(G* gp);
-void globrunqputhead(G* gp);
 void globrunqputbatch(G* head, G* tail, int32_t n);
 G* globrunqget(P* p, int32_t max);
 // The same, taking sched.lock.
@@ -294,7 +287,6 @@ struct StartupOptions {
 };
 void schedinit(const StartupOptions& opts);
 void start_sysmon(int64_t schedtrace_ms, bool scheddetail);
-void sysmon_wake();
 void schedtrace(bool detailed);
 
 }  // namespace rt::internal

@@ -170,12 +170,6 @@ std::atomic<int> dying{0};
 
 }  // namespace
 
-void dump_goroutines(int fd, G* current) {
-  Writer w(fd);
-  DumpArgs a{&w, current};
-  for_each_g(dump_one, &a);
-}
-
 void throw_fatal(const char* msg) { die("fatal error: ", msg); }
 void fatal_user(const char* msg) { die("fatal error: ", msg); }
 

@@ -30,8 +30,6 @@ struct Pool {
 size_t default_size = 64 << 10;
 int guard_budget = 16384;
 std::atomic<int> guarded_count{0};
-std::atomic<uint64_t> reserved{0};
-std::atomic<int64_t> inuse{0};
 Pool pools[kStackOrders];
 
 int order_of(size_t size) {
@@ -77,7 +75,6 @@ uintptr_t init_stack_region(uintptr_t base) {
 void* map_region(size_t bytes) {
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) return nullptr;
-  reserved.fetch_add(bytes, std::memory_order_relaxed);
   return p;
 }
 
@@ -133,7 +130,6 @@ void stack_init(size_t size, int budget) {
 size_t stack_default_size() { return default_size; }
 
 Stack stackalloc(P* p, size_t size) {
-  inuse.fetch_add(1, std::memory_order_relaxed);
   if (size > kStackMaxPooled) return large_alloc(size);
   int order = order_of(size);
   size_t osize = order_size(order);
@@ -151,12 +147,10 @@ Stack stackalloc(P* p, size_t size) {
 
 void stackfree(P* p, const Stack& s) {
   if (s.lo == 0) return;
-  inuse.fetch_sub(1, std::memory_order_relaxed);
   size_t size = s.size();
   if (size > kStackMaxPooled) {
     if (s.guarded) guarded_count.fetch_sub(1, std::memory_order_relaxed);
     munmap(reinterpret_cast<void*>(s.base), size);
-    reserved.fetch_sub(size, std::memory_order_relaxed);
     return;
   }
   int order = order_of(size);
@@ -179,10 +173,6 @@ void stackcache_clear(P* p) {
     LockGuard g(pools[order].lock);
     while (c.count[order] > 0) pool_push(order, c.list[order][--c.count[order]]);
   }
-}
-
-StackStats stack_stats() {
-  return StackStats{reserved.load(), uint64_t(inuse.load()), uint64_t(guarded_count.load())};
 }
 
 }  // namespace rt::internal

@@ -68,11 +68,4 @@ inline bool stack_canary_ok(const Stack& s) {
   return s.guarded || *reinterpret_cast<const uint64_t*>(s.base) == kStackCanary;
 }
 
-struct StackStats {
-  uint64_t reserved_bytes;
-  uint64_t inuse_stacks;
-  uint64_t guarded_stacks;
-};
-StackStats stack_stats();
-
 }  // namespace rt::internal
