@@ -17,11 +17,9 @@
 #include <cstddef>
 #include <new>
 
-#include "runtime/sched/lock.h"
+#include "runtime/sched/runtime2.h"
 
 namespace rt::internal {
-
-[[noreturn]] void throw_fatal(const char* msg);
 
 template <class T>
 class FixAlloc {

@@ -51,25 +51,18 @@ inline void procyield(int n) {
   for (int i = 0; i < n; i++) __builtin_ia32_pause();
 }
 
-inline void m_locks_add(int d) {
-  M* mp = getm();
-  if (mp != nullptr) mp->locks += d;
-}
 }  // namespace
 
 bool Lock::try_lock() {
   uint32_t expected = 0;
   if (state_.compare_exchange_strong(expected, 1, std::memory_order_acquire)) {
-    m_locks_add(1);
+    if (M* mp = getm()) mp->locks++;
     return true;
   }
   return false;
 }
 
-void Lock::lock() {
-  m_locks_add(1);
-  uint32_t v = state_.exchange(1, std::memory_order_acquire);
-  if (v == 0) return;
+void Lock::lock_slow(uint32_t v) {
   // v is 1 or 2. Whatever we write later must keep "sleepers may exist" if
   // they did, so remember the strongest state we displaced.
   uint32_t wait = v;
@@ -96,12 +89,7 @@ void Lock::lock() {
   }
 }
 
-void Lock::unlock() {
-  uint32_t v = state_.exchange(0, std::memory_order_release);
-  if (v == 0) throw_fatal("unlock of unlocked lock");
-  if (v == 2) futex_wake(&state_, 1);
-  m_locks_add(-1);
-}
+void Lock::unlock_unlocked() { throw_fatal("unlock of unlocked lock"); }
 
 void Note::wakeup() {
   uint32_t old = key_.exchange(1, std::memory_order_release);

@@ -20,11 +20,15 @@ namespace rt::internal {
 
 class Lock {
  public:
-  void lock();
-  void unlock();
+  // Inline fast paths, defined in runtime2.h (they count m->locks).
+  inline void lock();
+  inline void unlock();
   bool try_lock();
 
  private:
+  void lock_slow(uint32_t displaced);
+  [[noreturn]] void unlock_unlocked();
+
   // 0 unlocked, 1 locked, 2 locked and some M may be sleeping in futex.
   std::atomic<uint32_t> state_{0};
 };

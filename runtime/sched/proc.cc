@@ -93,23 +93,24 @@ struct EhGlobals {
 
 // __cxa_get_globals is declared __attribute__((const)); calling it through
 // a function the compiler cannot analyse keeps it from reusing a pointer
-// computed on another thread before a switch.
+// computed on another thread before a switch. Each M looks the two
+// addresses up once, on its own thread (minit), and switches use those.
 __attribute__((noinline, noipa)) EhGlobals* eh_globals() {
   return reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
 }
 
 __attribute__((noinline, noipa)) int* errno_location() { return &errno; }
 
-inline void save_thread_state(G* gp) {
-  gp->saved_errno = *errno_location();
-  EhGlobals* eh = eh_globals();
+inline void save_thread_state(M* mp, G* gp) {
+  gp->saved_errno = *mp->errno_ptr;
+  auto* eh = static_cast<EhGlobals*>(mp->eh_globals);
   gp->eh_caught = eh->caught;
   gp->eh_uncaught = eh->uncaught;
 }
 
-inline void restore_thread_state(G* gp) {
-  *errno_location() = gp->saved_errno;
-  EhGlobals* eh = eh_globals();
+inline void restore_thread_state(M* mp, G* gp) {
+  *mp->errno_ptr = gp->saved_errno;
+  auto* eh = static_cast<EhGlobals*>(mp->eh_globals);
   eh->caught = gp->eh_caught;
   eh->uncaught = gp->eh_uncaught;
 }
@@ -150,14 +151,11 @@ uint32_t fastrandn(uint32_t n) { return uint32_t((uint64_t(fastrand()) * n) >> 3
 
 // ---- Status transitions ------------------------------------------------
 
-void casgstatus(G* gp, uint32_t from, uint32_t to) {
-  uint32_t expected = from;
-  if (!gp->atomicstatus.compare_exchange_strong(expected, to, std::memory_order_acq_rel)) {
-    char buf[128];
-    snprintf(buf, sizeof buf, "casgstatus: goroutine %lld from %u to %u, but status is %u",
-             static_cast<long long>(gp->goid), from, to, expected);
-    throw_fatal(buf);
-  }
+void bad_gstatus(G* gp, uint32_t from, uint32_t to, uint32_t actual) {
+  char buf[128];
+  snprintf(buf, sizeof buf, "casgstatus: goroutine %lld from %u to %u, but status is %u",
+           static_cast<long long>(gp->goid), from, to, actual);
+  throw_fatal(buf);
 }
 
 // ---- allgs -----------------------------------------------------------------
@@ -520,7 +518,6 @@ static void gostartcall(G* gp) {
   mp->curg = gp;
   gp->m = mp;
   casgstatus(gp, kGrunnable, kGrunning);
-  gp->waitsince = 0;
   gp->preempt.store(false, std::memory_order_relaxed);
   if (!inherit_time) p->schedtick++;
   p->stats.ctxswitches++;
@@ -563,11 +560,11 @@ void mcall(void (*fn)(G*)) {
   M* mp = getm();
   if (gp == mp->g0) throw_fatal("mcall called on g0 stack");
   check_stack_on_switch(gp);
-  save_thread_state(gp);
+  save_thread_state(mp, gp);
   switch_to_g0(gp, mp, fn, false);
   // Resumed by gogo, possibly on another thread.
   asan_finish_switch(gp->asan_fake_stack);
-  restore_thread_state(gp);
+  restore_thread_state(getm(), gp);
 }
 
 namespace {
@@ -719,7 +716,7 @@ struct GoexitUnwind {};
 
 static void goroutine_main(G* gp) {
   asan_finish_switch(nullptr);
-  restore_thread_state(gp);
+  restore_thread_state(getm(), gp);
   try {
     gp->fn_run(gp->fn_obj);
   } catch (const GoexitUnwind&) {
@@ -777,7 +774,6 @@ void gopark(bool (*unlockf)(G*, void*), void* lock, const char* reason) {
   mp->waitunlockf = unlockf;
   mp->waitlock = lock;
   gp->waitreason = reason;
-  gp->waitsince = nanotime();
   mcall(park_m);
 }
 
@@ -1081,6 +1077,7 @@ static void destroyp(P* p) {
   }
   gfpurge(p);
   stackcache_clear(p);
+  sudogcache_clear(p);
   obs::add_pstats(&sched.dead_p_stats, p->stats);
   p->stats = PStats{};
   p->status.store(kPdead);
@@ -1337,6 +1334,8 @@ int64_t gcount() {
 
 static void minit(M* mp) {
   mp->procid = pid_t(syscall(SYS_gettid));
+  mp->errno_ptr = errno_location();
+  mp->eh_globals = eh_globals();
   signals_minit(mp);
   policy::preempt::init_thread(mp);
 }

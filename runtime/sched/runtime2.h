@@ -38,6 +38,7 @@ namespace rt::internal {
 
 struct M;
 struct P;
+struct SudoG;
 
 enum GStatus : uint32_t {
   kGidle = 0,
@@ -58,6 +59,7 @@ enum PStatus : uint32_t {
 };
 
 constexpr size_t kInlineClosure = 64;
+constexpr int32_t kSudogCacheSize = 128;
 
 struct G {
   void* sched_sp = nullptr;  // saved stack pointer while not running
@@ -71,8 +73,10 @@ struct G {
   std::atomic<bool> preempt{false};  // a preemption was requested
   bool issystem = false;             // runtime goroutine, not user-visible
   const char* waitreason = "";
-  int64_t waitsince = 0;
   int64_t runnable_since = 0;  // for the scheduling-latency histogram
+  void* param = nullptr;       // set by the waker: the sudog that completed
+  SudoG* waiting = nullptr;    // sudogs this G is blocked on (chan, select)
+  std::atomic<uint32_t> select_done{0};  // a select case already won
 
   // Thread state that follows the goroutine across Ms.
   int saved_errno = 0;
@@ -107,6 +111,8 @@ struct M {
   G* lockedg = nullptr;    // goroutine locked to this thread
   uint64_t fastrand = 0;
   pthread_t thread{};
+  int* errno_ptr = nullptr;     // this thread's errno and C++ exception
+  void* eh_globals = nullptr;   // globals, looked up once in minit
   pid_t procid = 0;
   void* altstack = nullptr;
   void (*mcall_fn)(G*) = nullptr;  // g0 function of the pending mcall (ASan builds)
@@ -149,6 +155,8 @@ struct P {
   StackCache stackcache;
   uint64_t goidcache = 0;
   uint64_t goidcacheend = 0;
+  SudoG* sudogcache[kSudogCacheSize];
+  int32_t nsudog = 0;
   PStats stats;
 };
 
@@ -263,7 +271,18 @@ G* globrunqget(P* p, int32_t max);
 // The same, taking sched.lock.
 void globrunqput_locked(G* gp);
 
-void casgstatus(G* gp, uint32_t from, uint32_t to);
+// Status transitions. Each transition has exactly one owner (the G's M
+// parking it, the waker that dequeued it under a lock, the M that took it
+// from a run queue), so a checked load and a release store suffice; no
+// read-modify-write is needed until a collector scans stacks concurrently.
+[[noreturn]] void bad_gstatus(G* gp, uint32_t from, uint32_t to, uint32_t actual);
+inline void casgstatus(G* gp, uint32_t from, uint32_t to) {
+  uint32_t actual = gp->atomicstatus.load(std::memory_order_acquire);
+  if (__builtin_expect(actual != from, 0)) bad_gstatus(gp, from, to, actual);
+  gp->atomicstatus.store(to, std::memory_order_release);
+}
+// Returns p's cached sudogs to the central list (P destroyed).
+void sudogcache_clear(P* p);
 void wakep();
 
 void stop_the_world(const char* reason);
@@ -288,5 +307,22 @@ struct StartupOptions {
 void schedinit(const StartupOptions& opts);
 void start_sysmon(int64_t schedtrace_ms, bool scheddetail);
 void schedtrace(bool detailed);
+
+// ---- Lock fast paths (declared in lock.h) ----------------------------------
+
+inline void Lock::lock() {
+  if (M* mp = getm()) mp->locks++;
+  uint32_t v = state_.exchange(1, std::memory_order_acquire);
+  if (__builtin_expect(v != 0, 0)) lock_slow(v);
+}
+
+inline void Lock::unlock() {
+  uint32_t v = state_.exchange(0, std::memory_order_release);
+  if (__builtin_expect(v != 1, 0)) {
+    if (v == 0) unlock_unlocked();
+    futex_wake(&state_, 1);
+  }
+  if (M* mp = getm()) mp->locks--;
+}
 
 }  // namespace rt::internal

@@ -1,0 +1,100 @@
+// Channels and select: the type-erased core behind rt::Chan<T> (Go's
+// chan.go, select.go and the sudog parts of proc.go).
+//
+// hchan is Go's structure: a ring buffer of dataqsiz slots, FIFO queues of
+// waiting senders and receivers (sudogs), and a runtime lock. Invariants,
+// all under the lock:
+//   - at least one of sendq and recvq is empty, except transiently for a
+//     select that waits on both ends of the same channel;
+//   - for buffered channels, qcount > 0 implies recvq is empty and
+//     qcount < dataqsiz implies sendq is empty;
+//   - slots [recvx, recvx + qcount) of the ring hold constructed elements,
+//     the others hold none.
+// A sender that finds a waiting receiver moves its value straight into the
+// receiver's slot (no buffer round trip), and a receiver that finds a
+// waiting sender takes the value from the sender's frame: goroutine stacks
+// never move, so a parked goroutine's frame is addressable by its peer.
+//
+// Elements are any movable C++ type; ElemType holds the operations the core
+// needs. A receive into uninitialised storage move-constructs; a receive
+// from a closed, drained channel value-constructs (Go's zero value).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "rt/chan.h"
+#include "runtime/sched/runtime2.h"
+
+namespace rt::internal {
+
+
+// A goroutine waiting on a channel (Go's sudog). One per blocked channel
+// operation; a select has one per case. Allocated from a per-P cache.
+struct SudoG {
+  G* g = nullptr;
+  SudoG* next = nullptr;  // waitq links
+  SudoG* prev = nullptr;
+  void* elem = nullptr;     // value to send, or storage to receive into
+  struct HChan* c = nullptr;
+  SudoG* waitlink = nullptr;  // g->waiting list of a select
+  bool is_select = false;
+  bool success = false;  // woken by a completed operation, not by close
+};
+
+struct WaitQ {
+  SudoG* first = nullptr;
+  SudoG* last = nullptr;
+  void enqueue(SudoG* sg);
+  // Removes and returns the first waiter that can still be woken: a
+  // select's sudog is skipped if another case of that select already won.
+  SudoG* dequeue();
+  void remove(SudoG* sg);
+};
+
+struct HChan {
+  uint32_t qcount = 0;
+  uint32_t dataqsiz = 0;
+  unsigned char* buf = nullptr;
+  const ElemType* type = nullptr;
+  std::atomic<uint32_t> closed{0};
+  uint32_t sendx = 0;
+  uint32_t recvx = 0;
+  WaitQ recvq;
+  WaitQ sendq;
+  Lock lock;
+  std::atomic<int64_t> refs{1};  // handles alive (rt::Chan copies)
+
+  void* slot(uint32_t i) const { return buf + size_t(i) * type->size; }
+};
+
+
+// Sends the element at ep (moved from on success). With block false,
+// returns false instead of blocking. Panics on a closed channel.
+bool chansend(HChan* c, void* ep, bool block);
+
+// Receives into uninitialised storage ep. Returns whether the operation
+// completed (false only when !block and it would block); *received is
+// false when the value is the zero value of a closed channel.
+bool chanrecv(HChan* c, void* ep, bool block, bool* received);
+
+void closechan(HChan* c);
+int64_t chanlen(HChan* c);
+int64_t chancap(HChan* c);
+
+// Pieces shared by chansend/chanrecv and selectgo; c is locked.
+// Moves the value at ep into the buffer's tail / the buffer's head into ep.
+void buf_put(HChan* c, void* ep);
+void buf_take(HChan* c, void* ep);
+// Completes an operation with a waiter sg dequeued from c, then calls
+// unlock(arg) to release the caller's locks and wakes the waiter.
+void send_to_waiter(HChan* c, SudoG* sg, void* ep, void (*unlock)(void*), void* arg);
+void recv_from_waiter(HChan* c, SudoG* sg, void* ep, void (*unlock)(void*), void* arg);
+
+int selectgo(SelectCase* cases, int nsends, int nrecvs, bool block, bool* recv_ok);
+
+SudoG* acquire_sudog();
+void release_sudog(SudoG* s);
+
+}  // namespace rt::internal
