@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "benchmarks/bench_util.h"
 #include "rt/rt.h"
 
 namespace {
@@ -26,19 +27,7 @@ constexpr int64_t kYields = 1'000;         // gosched calls per goroutine per BM
 
 using Clock = std::chrono::steady_clock;
 
-// Registers one run per GOMAXPROCS value.
-void procs_args(benchmark::internal::Benchmark* b) {
-  const char* env = std::getenv("RTLAB_BENCH_PROCS");
-  std::string list = env != nullptr && *env != 0 ? env : "1,2";
-  size_t pos = 0;
-  while (pos < list.size()) {
-    size_t comma = list.find(',', pos);
-    if (comma == std::string::npos) comma = list.size();
-    int procs = std::atoi(list.substr(pos, comma - pos).c_str());
-    if (procs > 0) b->Arg(procs);
-    pos = comma + 1;
-  }
-}
+using rtlab::bench::procs_args;
 
 // Sets items processed and the ns_per_op counter from the loop's wall time.
 void report(benchmark::State& state, Clock::time_point t0, int64_t ops_per_iter, const char* extra = nullptr) {
