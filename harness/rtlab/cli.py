@@ -101,7 +101,8 @@ def _run(args, db_path, smoke_params=False):
               file=sys.stderr)
         failures, session = runner.execute(
             cells, db, root, reps=args.reps, warmup=args.warmup, timeout=args.timeout, seed=args.seed,
-            bin_dir=args.bin_dir, no_build=args.no_build, shard=shard)
+            bin_dir=args.bin_dir, no_build=args.no_build, shard=shard,
+            out_dir=os.path.dirname(os.path.abspath(db_path)))
     finally:
         db.close()
     if failures:
@@ -317,8 +318,6 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    if args.cmd in ("run", "report", "baseline") and hasattr(args, "db") and args.db and not os.path.isabs(args.db):
-        pass
     try:
         return args.fn(args)
     except UsageError as e:
