@@ -253,7 +253,7 @@ def _add_run_args(p, smoke=False):
         p.add_argument("--smoke-params", action="store_true", help="use the workloads' smoke parameter values")
         p.add_argument("--go", action="store_true", help="include the Go twins")
     p.add_argument("--gomaxprocs", default="1,2", help="comma-separated GOMAXPROCS values (default 1,2)")
-    p.add_argument("--reps", type=int, default=5 if not smoke else 3, help="measured repetitions per cell")
+    p.add_argument("--reps", type=int, default=5, help="measured repetitions per cell (default 5)")
     p.add_argument("--warmup", type=int, default=1, help="warm-up runs per cell (not measured)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per run before it is killed")
     p.add_argument("--seed", type=int, default=None, help="seed of the randomised run order")
