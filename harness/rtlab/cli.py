@@ -102,7 +102,7 @@ def _run(args, db_path, smoke_params=False):
         failures, session = runner.execute(
             cells, db, root, reps=args.reps, warmup=args.warmup, timeout=args.timeout, seed=args.seed,
             bin_dir=args.bin_dir, no_build=args.no_build, shard=shard,
-            out_dir=os.path.dirname(os.path.abspath(db_path)))
+            out_dir=os.path.dirname(os.path.abspath(db_path)), known_variants=[m.name(c) for c in m.all()])
     finally:
         db.close()
     if failures:

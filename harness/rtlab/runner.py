@@ -312,7 +312,7 @@ def os_cols():
 
 
 def execute(cells, db, root, *, reps, warmup, timeout, seed, bin_dir=None, no_build=False, shard=None,
-            out_dir=None):
+            out_dir=None, known_variants=()):
     """Runs the cells; returns the number of failed runs (and failed cells)."""
     out_dir = out_dir or os.path.join(root, "out", "rtlab")
     os.makedirs(out_dir, exist_ok=True)
@@ -389,6 +389,8 @@ def execute(cells, db, root, *, reps, warmup, timeout, seed, bin_dir=None, no_bu
     prog = Progress(len(runnable), len(jobs))
     done_runs = done_cells = 0
     bad_cells = set()
+    warned = set()
+    known_variants = set(known_variants)
     prog.update(0, 0)
     for c, rep, warm in jobs:
         argv = exe[c.key()] + [f"--{k}={v}" for k, v in sorted(c.params.items())]
@@ -399,9 +401,14 @@ def execute(cells, db, root, *, reps, warmup, timeout, seed, bin_dir=None, no_bu
             status, err = "bad_record", (f"record says workload={rec.get('workload')!r} "
                                          f"gomaxprocs={rec.get('gomaxprocs')!r}, cell expects "
                                          f"{c.workload.name!r} {c.gomaxprocs}")
-        if status == "ok" and c.impl == "rt" and rec.get("variant") not in (c.variant, None) \
-                and not c.workload.command:
-            status, err = "bad_record", f"record says variant={rec.get('variant')!r}, cell expects {c.variant!r}"
+        rv = rec.get("variant") if status == "ok" else None
+        if c.impl == "rt" and rv not in (c.variant, None) and not c.workload.command:
+            if rv in known_variants:  # the binary is another combination: wrong build
+                status, err = "bad_record", f"record says variant={rv!r}, cell expects {c.variant!r}"
+            elif rv not in warned:
+                warned.add(rv)
+                prog.message(f"rtlab: warning: {c.label()}: binary reports variant {rv!r} "
+                             "(rt::variant_name does not name every axis?)")
         store(c, rep, warm, status, err, rec, tail, dt, argv)
         if status != "ok":
             kind = "warm-up" if warm else f"rep {rep + 1}"
