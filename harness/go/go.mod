@@ -1,0 +1,3 @@
+module rtlab/harness/go
+
+go 1.19

@@ -1,0 +1,1 @@
+"""rtlab: the harness that runs workloads over the variant matrix (see harness/README.md)."""

@@ -1,0 +1,135 @@
+"""`rtlab baseline` and `rtlab check`: the regression gate.
+
+A baseline is a JSON file holding, for every cell and checked metric, the
+values of every repetition. `check` compares a database against it: for
+each metric with a threshold, ratio = median(new) / median(old), and the
+run-to-run noise = the larger relative spread ((max - min) / median) of the
+old and the new repetitions. A metric regresses only when ratio - 1 exceeds
+both its threshold and the noise. With fewer than 2 repetitions on either
+side the noise is unknown and the verdict is "no noise estimate" (not a
+failure).
+"""
+import datetime
+import fnmatch
+import json
+
+from . import stats
+
+BASELINE_SCHEMA = "rtlab.baseline"
+BASELINE_VERSION = 1
+
+# metric pattern -> allowed relative increase
+DEFAULT_THRESHOLDS = {
+    "*.p50": 0.10,           # latency histograms' medians
+    "*.p99": 0.25,           # tails are noisier
+    "gc.max_pause_ns": 0.25,  # GC pause (Go twins today; the runtime once its GC lands)
+}
+
+
+def parse_thresholds(items):
+    th = dict(DEFAULT_THRESHOLDS)
+    for it in items or []:
+        if "=" not in it:
+            raise ValueError(f"--threshold {it!r}: want METRIC=FRACTION (e.g. '*.p99=0.3')")
+        k, v = it.split("=", 1)
+        try:
+            th[k] = float(v)
+        except ValueError:
+            raise ValueError(f"--threshold {it!r}: {v!r} is not a number")
+    return th
+
+
+def threshold_for(metric, thresholds):
+    if metric in thresholds:
+        return thresholds[metric]
+    for pat, v in thresholds.items():
+        if fnmatch.fnmatchcase(metric, pat):
+            return v
+    return None
+
+
+def cell_key(row):
+    return f"{row['workload']}|{row['variant']}|P{row['gomaxprocs']}|{row['params_json']}"
+
+
+def collect(db, thresholds):
+    """{cell_key: {metric: [values...]}} of the ok, non-warm-up runs."""
+    out = {}
+    for r in db.runs():
+        ms = db.metrics_of(r["run_id"])
+        d = out.setdefault(cell_key(r), {})
+        for k, v in ms.items():
+            if threshold_for(k, thresholds) is not None:
+                d.setdefault(k, []).append(v)
+    return out
+
+
+def make_baseline(db, thresholds=None):
+    th = thresholds or DEFAULT_THRESHOLDS
+    envs = db.environments()
+    return {
+        "schema": BASELINE_SCHEMA, "schema_version": BASELINE_VERSION,
+        "created": datetime.datetime.utcnow().isoformat() + "Z",
+        "source_db": db.path,
+        "environment": {k: envs[-1].get(k) for k in ("hostname", "cpu_model", "cores", "kernel", "git_commit")}
+        if envs else {},
+        "cells": collect(db, th),
+    }
+
+
+def load_baseline(path):
+    with open(path) as f:
+        b = json.load(f)
+    if not isinstance(b, dict) or b.get("schema") != BASELINE_SCHEMA:
+        raise ValueError(f"{path}: not an rtlab baseline")
+    if b.get("schema_version") != BASELINE_VERSION:
+        raise ValueError(f"{path}: baseline version {b.get('schema_version')}, this rtlab reads {BASELINE_VERSION}")
+    return b
+
+
+def compare(baseline, db, thresholds):
+    """Rows (cell, metric, old, new, ratio, threshold, noise, verdict)."""
+    new = collect(db, thresholds)
+    rows = []
+    for cell, metrics in sorted(baseline["cells"].items()):
+        for m, old in sorted(metrics.items()):
+            th = threshold_for(m, thresholds)
+            if th is None:
+                continue
+            cur = new.get(cell, {}).get(m)
+            if not cur:
+                rows.append((cell, m, stats.median(old), None, None, th, None, "missing"))
+                continue
+            mo, mn = stats.median(old), stats.median(cur)
+            ratio = mn / mo if mo else (1.0 if mn == 0 else float("inf"))
+            so, sn = stats.rel_spread(old), stats.rel_spread(cur)
+            noise = None if so is None or sn is None else max(so, sn)
+            if ratio - 1 > th:
+                if noise is None:
+                    verdict = "no noise estimate (need >= 2 reps)"
+                elif ratio - 1 > noise:
+                    verdict = "REGRESSION"
+                else:
+                    verdict = "within noise"
+            elif ratio < 1 / (1 + th) and (noise is None or 1 - ratio > noise):
+                verdict = "improved"
+            else:
+                verdict = "ok"
+            rows.append((cell, m, mo, mn, ratio, th, noise, verdict))
+    return rows
+
+
+def format_rows(rows):
+    def f(v):
+        if v is None:
+            return "-"
+        return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+    hdr = ("cell", "metric", "old", "new", "ratio", "threshold", "noise", "verdict")
+    body = [(c, m, f(o), f(n), f"{r:.3f}" if r is not None else "-", f"+{t:.0%}",
+             f"{nz:.1%}" if nz is not None else "-", v) for c, m, o, n, r, t, nz, v in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(hdr, *body)] if body else [len(h) for h in hdr]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(hdr, widths))]
+    for b in body:
+        lines.append("  ".join(str(x).ljust(w) for x, w in zip(b, widths)))
+    return "\n".join(lines)

@@ -1,0 +1,328 @@
+"""rtlab command line: list, run, report, check, baseline, merge, smoke.
+
+Exit status: 0 success; 1 some run failed or check found a regression;
+2 bad input (unknown workload/variant/parameter, malformed --shard, a
+database that is corrupt or not rtlab's, missing files).
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+from . import check as checkmod
+from . import db as dbmod
+from . import runner, variants, workloads as wlmod
+
+EXIT_FAIL = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    pass
+
+
+def _root(args):
+    return os.path.abspath(args.root)
+
+
+def _workloads(args):
+    d = args.workloads_dir or os.environ.get("RTLAB_WORKLOADS_DIR") or os.path.join(_root(args), "workloads")
+    try:
+        return wlmod.discover(d)
+    except wlmod.WorkloadError as e:
+        raise UsageError(str(e))
+
+
+def _matrix(args):
+    try:
+        return variants.load_matrix(_root(args))
+    except (OSError, variants.VariantError) as e:
+        raise UsageError(f"cannot read the variant matrix: {e}")
+
+
+def _open_db(path, create=True):
+    try:
+        return dbmod.Database(path, create=create)
+    except dbmod.DatabaseError as e:
+        raise UsageError(str(e))
+
+
+def cmd_list(args):
+    m = _matrix(args)
+    ws = _workloads(args)
+    if args.json:
+        print(json.dumps({
+            "axes": [{"axis": a, "variants": vs, "default": d} for a, vs, d in m.axes],
+            "variants": [m.name(c) for c in m.all()],
+            "default": m.name(m.default()),
+            "workloads": {n: {"description": w.description, "target": w.target, "go": w.has_go(),
+                              "params": w.params, "primary_metric": w.primary,
+                              "latency_histograms": w.histograms} for n, w in ws.items()},
+        }, indent=2))
+        return 0
+    print("Axes (from variants/variants.bzl):")
+    for a, vs, d in m.axes:
+        print(f"  {a:10} {', '.join(vs)}   (default {d})")
+    print(f"Variants ({len(m.all())}): " + ", ".join(m.name(c) + (" [default]" if c == m.default() else "")
+                                                     for c in m.all()))
+    print("Workloads:")
+    for n, w in ws.items():
+        print(f"  {n}: {w.description}")
+        print(f"    binary: {w.target or ' '.join(w.command)}__<variant>   Go twin: {'yes' if w.has_go() else 'no'}"
+              f"   primary metric: {w.primary}   histograms: {', '.join(w.histograms) or '-'}")
+        for k, p in w.params.items():
+            print(f"    --param {k}=<{type(p['default']).__name__}>  default {p['default']}, smoke "
+                  f"{p.get('smoke', p['default'])}  {p.get('help', '')}")
+    return 0
+
+
+def _run(args, db_path, smoke_params=False):
+    root = _root(args)
+    ws = _workloads(args)
+    m = _matrix(args)
+    try:
+        shard = runner.parse_shard(args.shard)
+        procs = runner.parse_procs(args.gomaxprocs)
+        params = runner.parse_params(args.param)
+        cells = runner.plan(ws, args.workload, m, args.variant, procs, params,
+                            smoke=smoke_params or args.smoke_params, go=args.go, shard=shard)
+    except (runner.PlanError, variants.VariantError, wlmod.WorkloadError) as e:
+        raise UsageError(str(e))
+    if args.reps < 1 or args.warmup < 0:
+        raise UsageError("--reps must be >= 1 and --warmup >= 0")
+    db = _open_db(db_path)
+    try:
+        if not cells:
+            print(f"rtlab: shard {args.shard} has no cells", file=sys.stderr)
+            return 0
+        print(f"rtlab: {len(cells)} cells x ({args.warmup} warm-up + {args.reps} reps) -> {db_path}",
+              file=sys.stderr)
+        failures, session = runner.execute(
+            cells, db, root, reps=args.reps, warmup=args.warmup, timeout=args.timeout, seed=args.seed,
+            bin_dir=args.bin_dir, no_build=args.no_build, shard=shard,
+            out_dir=os.path.dirname(os.path.abspath(db_path)), known_variants=[m.name(c) for c in m.all()])
+    finally:
+        db.close()
+    if failures:
+        cells_failed = sorted({c.label() for c, _, _ in failures})
+        print(f"rtlab: {len(failures)} failed runs in {len(cells_failed)} cells (recorded in {db_path}):",
+              file=sys.stderr)
+        for l in cells_failed:
+            print(f"  {l}", file=sys.stderr)
+        return EXIT_FAIL
+    print(f"rtlab: all runs ok; results in {db_path} (session {session})", file=sys.stderr)
+    return 0
+
+
+def cmd_run(args):
+    return _run(args, args.db)
+
+
+def cmd_report(args):
+    from . import report
+    db = _open_db(args.db, create=False)
+    try:
+        try:
+            m = _matrix(args)
+        except UsageError:
+            m = None
+        try:
+            ws = _workloads(args)
+        except UsageError:
+            ws = {}
+        out = report.generate(db, args.out, matrix=m, workloads=ws)
+    finally:
+        db.close()
+    print(f"rtlab: report written: {out['html']} (Markdown: {out['markdown']}, {len(out['pngs'])} PNGs)")
+    return 0
+
+
+def cmd_baseline(args):
+    db = _open_db(args.db, create=False)
+    try:
+        th = checkmod.parse_thresholds(args.threshold)
+        b = checkmod.make_baseline(db, th)
+    except ValueError as e:
+        raise UsageError(str(e))
+    finally:
+        db.close()
+    n = sum(len(v) for v in b["cells"].values())
+    if n == 0:
+        raise UsageError(f"{args.db}: no successful runs with checked metrics; no baseline written")
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(b, f, indent=1, sort_keys=True)
+    print(f"rtlab: baseline of {len(b['cells'])} cells, {n} metrics written to {args.out}")
+    return 0
+
+
+def cmd_check(args):
+    try:
+        th = checkmod.parse_thresholds(args.threshold)
+        base = checkmod.load_baseline(args.baseline)
+    except (OSError, ValueError) as e:
+        raise UsageError(str(e))
+    tmp = None
+    db_path = args.db
+    if args.smoke:
+        tmp = tempfile.mkdtemp(prefix="rtlab-check-")
+        db_path = os.path.join(tmp, "check.db")
+        args.smoke_params = True
+        rc = _run(args, db_path, smoke_params=True)
+        if rc != 0:
+            print("rtlab check: the smoke matrix had failed runs", file=sys.stderr)
+    elif not db_path:
+        raise UsageError("check: give --db PATH (or --smoke to run the smoke matrix)")
+    db = _open_db(db_path, create=False)
+    try:
+        rows = checkmod.compare(base, db, th)
+    finally:
+        db.close()
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print(checkmod.format_rows(rows))
+    bad = [r for r in rows if r[-1] == "REGRESSION"]
+    missing = [r for r in rows if r[-1] == "missing"]
+    print(f"rtlab check: {len(rows)} metrics, {len(bad)} regressions, {len(missing)} missing")
+    if bad:
+        return EXIT_FAIL
+    if missing and args.strict:
+        return EXIT_FAIL
+    return 0
+
+
+def cmd_merge(args):
+    out = _open_db(args.out)
+    total = 0
+    try:
+        for s in args.shards:
+            if os.path.abspath(s) == os.path.abspath(args.out):
+                raise UsageError(f"merge: {s} is the output database")
+            try:
+                added, skipped = out.merge_from(s)
+            except dbmod.DatabaseError as e:
+                raise UsageError(str(e))
+            total += added
+            print(f"rtlab: {s}: {added} runs added, {skipped} already present")
+    finally:
+        out.close()
+    print(f"rtlab: {args.out}: {total} runs merged")
+    return 0
+
+
+def cmd_smoke(args):
+    root = _root(args)
+    out = os.path.abspath(args.out or os.path.join(root, "out", "smoke"))
+    os.makedirs(out, exist_ok=True)
+    db_path = os.path.join(out, "smoke.db")
+    if os.path.exists(db_path):
+        _open_db(db_path).close()  # refuses (and keeps) a file that is not an rtlab database
+        os.replace(db_path, db_path + ".prev")
+    args.go = not args.no_go
+    args.variant = "all"
+    args.workload = "all"
+    args.shard = None
+    args.param = []
+    args.smoke_params = True
+    rc = _run(args, db_path, smoke_params=True)
+    report_dir = os.path.join(out, "report")
+    from . import report
+    db = _open_db(db_path, create=False)
+    try:
+        r = report.generate(db, report_dir, matrix=_matrix(args), workloads=_workloads(args),
+                            title="rtlab smoke ablation")
+    finally:
+        db.close()
+    print()
+    print(f"rtlab smoke: report: {r['html']}")
+    print(f"             Markdown: {r['markdown']} ({len(r['pngs'])} PNG plots beside it)")
+    print(f"             database: {db_path}")
+    return rc
+
+
+def _add_run_args(p, smoke=False):
+    if not smoke:
+        p.add_argument("--workload", default="all", help="comma-separated workload names, or all (default)")
+        p.add_argument("--variant", default="all",
+                       help="all (default), default, a combination name (perp_coop), or axis=variant,... "
+                            "(unnamed axes take their default; '*' or a|b for several); ';' joins several")
+        p.add_argument("--shard", help="run only shard i of n (1-based): i/n")
+        p.add_argument("--param", action="append", default=[], help="name=value or workload.name=value")
+        p.add_argument("--smoke-params", action="store_true", help="use the workloads' smoke parameter values")
+        p.add_argument("--go", action="store_true", help="include the Go twins")
+    p.add_argument("--gomaxprocs", default="1,2", help="comma-separated GOMAXPROCS values (default 1,2)")
+    p.add_argument("--reps", type=int, default=5, help="measured repetitions per cell (default 5)")
+    p.add_argument("--warmup", type=int, default=1, help="warm-up runs per cell (not measured)")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds per run before it is killed")
+    p.add_argument("--seed", type=int, default=None, help="seed of the randomised run order")
+    p.add_argument("--bin-dir", help="use prebuilt binaries under this bazel-bin-like folder (no build)")
+    p.add_argument("--no-build", action="store_true", help="do not run bazel build; use bazel-bin as it is")
+
+
+def parser():
+    ap = argparse.ArgumentParser(prog="rtlab", description="Run workloads over the variant matrix, store, "
+                                 "report and check the results (harness/README.md).")
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap.add_argument("--root", default=os.path.dirname(os.path.dirname(here)), help=argparse.SUPPRESS)
+    ap.add_argument("--workloads-dir", help="folder of workload folders (default: <repo>/workloads)")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("list", help="workloads, variants (from variants.bzl AXES), parameters")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_list)
+
+    p = sub.add_parser("run", help="run a matrix into a database")
+    _add_run_args(p)
+    p.add_argument("--db", default="out/rtlab/results.db", help="SQLite database (created if absent)")
+    p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("report", help="PNG plots + Markdown + HTML from a database")
+    p.add_argument("--db", default="out/rtlab/results.db")
+    p.add_argument("--out", default="out/rtlab/report", help="output folder")
+    p.set_defaults(fn=cmd_report)
+
+    p = sub.add_parser("baseline", help="store a baseline (JSON) from a database")
+    p.add_argument("--db", default="out/rtlab/results.db")
+    p.add_argument("--out", default="out/rtlab/baseline.json")
+    p.add_argument("--threshold", action="append", default=[], help="METRIC=FRACTION: also store this metric")
+    p.set_defaults(fn=cmd_baseline)
+
+    p = sub.add_parser("check", help="compare a database with a baseline; exit 1 on regression")
+    p.add_argument("--baseline", required=True)
+    p.add_argument("--db", help="database to check")
+    p.add_argument("--threshold", action="append", default=[],
+                   help="METRIC=FRACTION (glob patterns allowed), e.g. '*.p99=0.3'; defaults: "
+                        + ", ".join(f"{k}={v}" for k, v in checkmod.DEFAULT_THRESHOLDS.items()))
+    p.add_argument("--strict", action="store_true", help="also fail when a baseline metric is missing")
+    p.add_argument("--smoke", action="store_true",
+                   help="CI mode: run the smoke matrix (rt variants, smoke parameters) into a temporary "
+                        "database first and check that")
+    _add_run_args(p)
+    p.set_defaults(fn=cmd_check)
+
+    p = sub.add_parser("merge", help="merge shard databases into one")
+    p.add_argument("out", help="output database (created if absent)")
+    p.add_argument("shards", nargs="+")
+    p.set_defaults(fn=cmd_merge)
+
+    p = sub.add_parser("smoke", help="the default smoke ablation: all variants, all workloads, Go twins, "
+                                     "smoke parameters; writes the report")
+    _add_run_args(p, smoke=True)
+    p.add_argument("--out", help="output folder (default out/smoke)")
+    p.add_argument("--no-go", action="store_true", help="leave out the Go twins")
+    p.set_defaults(fn=cmd_smoke)
+    return ap
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except UsageError as e:
+        print(f"rtlab: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\nrtlab: interrupted (completed runs are in the database)", file=sys.stderr)
+        return 130

@@ -1,0 +1,103 @@
+"""Workload registrations: one folder per workload, workloads/<name>/workload.json.
+
+  {
+    "name": "spawn",                          # = folder name
+    "description": "...",
+    "target": "//workloads/spawn:spawn",      # rt_cc_binary; cells use <target>__<combination>
+    "go": "go",                               # Go twin folder (go.mod + main.go), optional
+    "params": {"goroutines": {"default": 100000, "smoke": 20000, "help": "..."}},
+    "primary_metric": "ns_per_goroutine",     # a key of the record's "metrics"
+    "lower_is_better": true,
+    "latency_histograms": ["spawn_to_run_ns"] # keys of the record's "histograms"
+  }
+
+Instead of "target", a workload may give "command": [argv...] (relative
+paths resolved in its folder) -- used by tests for fake workloads; the
+variant is then passed in the environment as RTLAB_VARIANT.
+"""
+import json
+import os
+
+
+class WorkloadError(ValueError):
+    pass
+
+
+class Workload:
+    def __init__(self, folder, spec):
+        self.folder = folder
+        self.spec = spec
+        self.name = spec["name"]
+        self.description = spec.get("description", "")
+        self.target = spec.get("target")
+        self.command = spec.get("command")
+        go = spec.get("go")
+        self.go_dir = os.path.join(folder, go) if go else None
+        self.params = spec.get("params", {})
+        self.primary = spec.get("primary_metric")
+        self.lower_is_better = spec.get("lower_is_better", True)
+        self.histograms = spec.get("latency_histograms", [])
+
+    def has_go(self):
+        return self.go_dir is not None and os.path.isfile(os.path.join(self.go_dir, "go.mod"))
+
+    def resolve_params(self, overrides, smoke=False):
+        """Parameter values: defaults (or smoke values), then overrides."""
+        vals = {}
+        for k, p in self.params.items():
+            vals[k] = p.get("smoke", p.get("default")) if smoke else p.get("default")
+        for k, v in overrides.items():
+            if k not in self.params:
+                raise WorkloadError(
+                    f"workload {self.name}: unknown parameter '{k}' (known: {', '.join(self.params) or 'none'})")
+            d = self.params[k].get("default")
+            try:
+                vals[k] = type(d)(v) if isinstance(d, (int, float)) and not isinstance(d, bool) else v
+            except ValueError:
+                raise WorkloadError(f"workload {self.name}: parameter {k}={v!r} is not a {type(d).__name__}")
+        return vals
+
+    def cxx_target(self, combo_name):
+        return f"{self.target}__{combo_name}"
+
+    def cxx_binary(self, bin_root, combo_name):
+        pkg, name = self.target[2:].split(":")
+        return os.path.join(bin_root, pkg, f"{name}__{combo_name}")
+
+
+def _validate(folder, spec):
+    where = os.path.join(folder, "workload.json")
+    if not isinstance(spec, dict):
+        raise WorkloadError(f"{where}: not a JSON object")
+    for key in ("name", "params", "primary_metric"):
+        if key not in spec:
+            raise WorkloadError(f"{where}: missing '{key}'")
+    if spec["name"] != os.path.basename(folder):
+        raise WorkloadError(f"{where}: name {spec['name']!r} differs from the folder name")
+    if not spec.get("target") and not spec.get("command"):
+        raise WorkloadError(f"{where}: needs 'target' (Bazel label) or 'command'")
+    if spec.get("target") and not (spec["target"].startswith("//") and ":" in spec["target"]):
+        raise WorkloadError(f"{where}: target must be a full label //pkg:name")
+    for k, p in spec["params"].items():
+        if not isinstance(p, dict) or "default" not in p:
+            raise WorkloadError(f"{where}: parameter {k} needs a 'default'")
+
+
+def discover(workloads_dir):
+    """{name: Workload} for every <dir>/<name>/workload.json."""
+    out = {}
+    if not os.path.isdir(workloads_dir):
+        return out
+    for name in sorted(os.listdir(workloads_dir)):
+        folder = os.path.join(workloads_dir, name)
+        path = os.path.join(folder, "workload.json")
+        if not os.path.isfile(path):
+            continue
+        try:
+            with open(path) as f:
+                spec = json.load(f)
+        except ValueError as e:
+            raise WorkloadError(f"{path}: malformed JSON: {e}")
+        _validate(folder, spec)
+        out[name] = Workload(folder, spec)
+    return out

@@ -1,0 +1,186 @@
+#include "harness/workload.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "harness/timer.h"
+
+namespace harness {
+
+Json runtime_histogram_json(const rt::metrics::HistogramSnapshot& s) {
+  Json j = Json::object();
+  j.set("layout", "log-linear");
+  j.set("count", s.count);
+  j.set("min", s.buckets.empty() ? int64_t(0) : s.buckets.front().lo);
+  // The delta's largest value is only known to its bucket.
+  int64_t mx = s.buckets.empty() ? 0 : s.buckets.back().hi;
+  if (s.max > 0 && s.max < mx) mx = s.max;
+  j.set("max", mx);
+  j.set("mean", s.count ? double(s.sum) / double(s.count) : 0.0);
+  auto pct = [&](double p) -> int64_t {
+    if (s.count == 0) return 0;
+    uint64_t want = uint64_t(p / 100.0 * double(s.count) + 0.5);
+    if (want < 1) want = 1;
+    uint64_t seen = 0;
+    for (const auto& b : s.buckets) {
+      seen += b.count;
+      if (seen >= want) return b.hi < mx ? b.hi : mx;
+    }
+    return mx;
+  };
+  j.set("p50", pct(50));
+  j.set("p90", pct(90));
+  j.set("p99", pct(99));
+  j.set("p999", pct(99.9));
+  Json b = Json::array();
+  for (const auto& x : s.buckets) b.push(Json(Json::Array{Json(x.lo), Json(x.hi), Json(x.count)}));
+  j.set("buckets", std::move(b));
+  return j;
+}
+
+Workload::Workload(std::string name, int argc, char** argv) : name_(std::move(name)) {
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      fprintf(stderr, "usage: %s [--param=value ...]  (prints one JSON record on stdout)\n", argv[0]);
+      exit(0);
+    }
+    if (a.rfind("--", 0) != 0 || a.find('=') == std::string::npos)
+      usage_error("bad argument '" + a + "' (want --name=value)");
+    size_t eq = a.find('=');
+    args_[a.substr(2, eq - 2)] = a.substr(eq + 1);
+  }
+  // Before rt::run: the runtime's threads inherit the counters.
+  counters_ = std::make_unique<Counters>();
+}
+
+void Workload::usage_error(const std::string& msg) {
+  fprintf(stderr, "%s: %s\n", name_.c_str(), msg.c_str());
+  exit(2);
+}
+
+int64_t Workload::param_int(const std::string& name, int64_t def) {
+  asked_.insert(name);
+  int64_t v = def;
+  auto it = args_.find(name);
+  if (it != args_.end()) {
+    char* end = nullptr;
+    errno = 0;
+    long long x = strtoll(it->second.c_str(), &end, 0);
+    if (errno != 0 || end == it->second.c_str() || *end != 0)
+      usage_error("parameter " + name + ": '" + it->second + "' is not an integer");
+    v = x;
+  }
+  params_.set(name, v);
+  return v;
+}
+
+double Workload::param_double(const std::string& name, double def) {
+  asked_.insert(name);
+  double v = def;
+  auto it = args_.find(name);
+  if (it != args_.end()) {
+    char* end = nullptr;
+    v = strtod(it->second.c_str(), &end);
+    if (end == it->second.c_str() || *end != 0)
+      usage_error("parameter " + name + ": '" + it->second + "' is not a number");
+  }
+  params_.set(name, v);
+  return v;
+}
+
+std::string Workload::param_str(const std::string& name, const std::string& def) {
+  asked_.insert(name);
+  auto it = args_.find(name);
+  std::string v = it == args_.end() ? def : it->second;
+  params_.set(name, v);
+  return v;
+}
+
+void Workload::check_params() {
+  for (const auto& kv : args_)
+    if (!asked_.count(kv.first)) usage_error("unknown parameter '" + kv.first + "'");
+}
+
+void Workload::begin() {
+  sched0_ = rt::read_sched_stats();
+  stw0_ = rt::metrics::stw_pauses();
+  lat0_ = rt::metrics::sched_latency();
+  cpu0_ = process_cpu_ns();
+  counters_->start();
+  t0_ = now_ns();
+}
+
+void Workload::end(uint64_t ops) {
+  wall_ns_ = now_ns() - t0_;
+  counters_->stop();
+  cpu_ns_ = process_cpu_ns() - cpu0_;
+  sched1_ = rt::read_sched_stats();
+  stw1_ = rt::metrics::stw_pauses();
+  lat1_ = rt::metrics::sched_latency();
+  ops_ = ops;
+  ended_ = true;
+}
+
+void Workload::metric(const std::string& name, double value) { metrics_.set(name, value); }
+
+void Workload::histogram(const std::string& name, const Histogram& h) { histograms_.set(name, h.to_json()); }
+
+Json Workload::record() const {
+  Json r = Json::object();
+  r.set("schema", "rtlab.run");
+  r.set("schema_version", kSchemaVersion);
+  r.set("workload", name_);
+  r.set("impl", "rt");
+  r.set("variant", rt::variant_name());
+  r.set("gomaxprocs", rt::gomaxprocs(0));
+  r.set("params", params_);
+  r.set("ops", ops_);
+  r.set("wall_ns", wall_ns_);
+  r.set("cpu_ns", cpu_ns_);
+  r.set("metrics", metrics_);
+  r.set("histograms", histograms_);
+  r.set("counters", counters_->to_json());
+  r.set("counter_info", counters_->info_json());
+
+  Json sched = Json::object();
+  sched.set("ctxswitches", sched1_.ctxswitches - sched0_.ctxswitches);
+  sched.set("goroutines_created", sched1_.goroutines_created - sched0_.goroutines_created);
+  sched.set("steal_attempts", sched1_.steal_attempts - sched0_.steal_attempts);
+  sched.set("steals", sched1_.stolen - sched0_.stolen);
+  sched.set("spinning_wakeups", sched1_.spinning_wakeups - sched0_.spinning_wakeups);
+  sched.set("parks", sched1_.parks - sched0_.parks);
+  sched.set("readies", sched1_.readies - sched0_.readies);
+  sched.set("preemptions", sched1_.preemptions - sched0_.preemptions);
+  sched.set("stw", sched1_.stw_count - sched0_.stw_count);
+  sched.set("threads", sched1_.threads);
+  Json rtm = Json::object();
+  rtm.set("sched", std::move(sched));
+  rtm.set("stw_pause_ns", runtime_histogram_json(stw1_.since(stw0_)));
+  rtm.set("sched_latency_ns",
+          rt::metrics::sched_latency_enabled() ? runtime_histogram_json(lat1_.since(lat0_)) : Json(nullptr));
+  rtm.set("gc", nullptr);        // no GC in the runtime yet
+  rtm.set("memstats", nullptr);  // no rt::read_mem_stats yet
+  r.set("runtime", std::move(rtm));
+
+  Json build = Json::object();
+  build.set("compiler", std::string("g++ ") + __VERSION__);
+  r.set("build", std::move(build));
+  return r;
+}
+
+int Workload::emit() {
+  if (!ended_) {
+    fprintf(stderr, "%s: emit() without begin()/end()\n", name_.c_str());
+    return 3;
+  }
+  std::string s = record().dump();
+  s += '\n';
+  fwrite(s.data(), 1, s.size(), stdout);
+  fflush(stdout);
+  return 0;
+}
+
+}  // namespace harness
