@@ -36,6 +36,7 @@
 #include <tuple>
 #include <utility>
 
+#include "rt/mem.h"
 #include "rt/panic.h"
 #include "rt/sync.h"
 #include "rt/sys.h"
