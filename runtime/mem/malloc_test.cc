@@ -87,7 +87,7 @@ TEST(Malloc, RandomOperationsKeepObjectsDisjointZeroedAndInsideTheirSpans) {
   std::vector<Live> live;
   std::map<uintptr_t, uintptr_t> ranges;  // start -> end of live objects (not tiny)
   std::set<uintptr_t> tiny_blocks;
-  constexpr int kOps = 1500000;
+  constexpr int kOps = 1000000;
   for (int op = 0; op < kOps; op++) {
     if (live.empty() || rng() % 100 < 55) {
       size_t size = random_size(rng);
@@ -339,6 +339,21 @@ TEST(MallocDeath, DoubleFree) {
 TEST(MallocDeath, FreeOfInteriorPointer) {
   EXPECT_EXIT(free_object(static_cast<char*>(mallocgc(64, true)) + 8), testing::ExitedWithCode(2),
               "fatal error: free_object: 0x[0-9a-f]+ is not the start of an object");
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Stacks, GoroutineStacksLiveInManualSpans) {
+  int local = 0;
+  MSpan* s = span_of(addr(&local));
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->state.load(), rt::internal::SpanState::kManual);
+  EXPECT_EQ(object_base(addr(&local)), 0u);  // a stack is not a heap object
+  rt::MemStats st = rt::read_mem_stats();
+  EXPECT_GE(st.StackInuse, s->npages * kPageSize);
+  EXPECT_EQ(st.StackInuse, sum_spans().manual_pages * kPageSize);
 }
 
 }  // namespace
