@@ -4,7 +4,7 @@ Each policy axis has one interface header in runtime/policy/ and one
 cc_library per variant in variants/<axis>/<name>/. Selection is at link
 time: a target built with rt_cc_binary or rt_cc_test becomes one binary per
 combination, named <name>__<variant>_<variant>... in axis order
-(e.g. chan_pingpong__perp_coop). Adding a variant to an axis is a new folder
+(e.g. chan_pingpong__perp_coop_radix). Adding a variant to an axis is a new folder
 and one entry in AXES; adding an axis is one more entry.
 """
 
@@ -12,6 +12,7 @@ and one entry in AXES; adding an axis is one more entry.
 AXES = [
     ("runq", ["global", "perp"], "perp"),
     ("preempt", ["coop"], "coop"),
+    ("pagealloc", ["treap", "radix"], "radix"),
 ]
 
 def variant_combinations():

@@ -34,6 +34,8 @@
 
 #include "runtime/include/rt/rt.h"
 #include "runtime/mem/fixalloc.h"
+#include "runtime/mem/malloc.h"
+#include "runtime/mem/mcache.h"
 #include "runtime/obs/stats.h"
 #include "runtime/policy/preempt.h"
 #include "runtime/policy/runq.h"
@@ -1078,6 +1080,8 @@ static void destroyp(P* p) {
   gfpurge(p);
   stackcache_clear(p);
   sudogcache_clear(p);
+  mcache_free(p->mcache);
+  p->mcache = nullptr;
   obs::add_pstats(&sched.dead_p_stats, p->stats);
   p->stats = PStats{};
   p->status.store(kPdead);
@@ -1097,6 +1101,7 @@ static P* procresize(int32_t nprocs) {
     } else if (allp[i]->status.load() == kPdead) {
       allp[i]->status.store(kPgcstop);
     }
+    if (allp[i]->mcache == nullptr) allp[i]->mcache = mcache_alloc();
   }
   for (int32_t i = nprocs; i < old; i++) destroyp(allp[i]);
   gomaxprocs.store(nprocs);
@@ -1377,6 +1382,7 @@ void schedinit(const StartupOptions& opts) {
   allgs = static_cast<G**>(mem);
 
   stack_size = opts.stack_size;
+  mallocinit();
   stack_init(opts.stack_size, opts.guard_budget);
 
   m0.ism0 = true;

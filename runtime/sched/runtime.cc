@@ -20,6 +20,7 @@
 
 #include "rt/rt.h"
 #include "runtime/obs/stats.h"
+#include "runtime/policy/pagealloc.h"
 #include "runtime/policy/preempt.h"
 #include "runtime/policy/runq.h"
 #include "runtime/sched/runtime2.h"
@@ -161,7 +162,7 @@ SchedStats read_sched_stats() {
 }
 
 std::string variant_name() {
-  return std::string(policy::runq::name()) + "_" + policy::preempt::name();
+  return std::string(policy::runq::name()) + "_" + policy::preempt::name() + "_" + policy::pagealloc::name();
 }
 
 namespace sys {

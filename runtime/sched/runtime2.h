@@ -9,7 +9,7 @@
 //      code; idle Ms sleep on their note in sched.midle.
 //   P  a processor: the right to run goroutines. There are exactly
 //      GOMAXPROCS of them; each holds its run queue, free-G list, stack
-//      cache, goroutine-id cache and counters.
+//      cache, mcache, goroutine-id cache and counters.
 //
 // Invariants (checked with throw_fatal where cheap):
 //   - a P in status Running is owned by exactly one M (p->m, m->p);
@@ -39,6 +39,7 @@ namespace rt::internal {
 struct M;
 struct P;
 struct SudoG;
+struct MCache;
 
 enum GStatus : uint32_t {
   kGidle = 0,
@@ -153,6 +154,7 @@ struct P {
   G* gfree = nullptr;
   int32_t gfreecnt = 0;
   StackCache stackcache;
+  MCache* mcache = nullptr;  // per-P allocation cache (runtime/mem/mcache.h)
   uint64_t goidcache = 0;
   uint64_t goidcacheend = 0;
   SudoG* sudogcache[kSudogCacheSize];

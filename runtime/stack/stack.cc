@@ -1,17 +1,28 @@
 // Goroutine stack pool (Go's stack.go, adapted to fixed-size stacks; see
 // stack.h for the design).
 //
+// Stacks live in manual spans of the heap (mheap_alloc with kManual), as
+// in Go: each order's pool is a list of spans that have free stacks, and
+// each span keeps its free stacks on its manualFreeList and counts the ones
+// handed out in allocCount. A span whose stacks are all free again goes
+// back to the heap, after the guard pages of its stacks are made
+// accessible again (the heap may hand the pages out as objects). Stacks
+// above the largest order get a manual span each.
+//
 // Free stacks are linked through a word stored just below their top: the
 // top page of a stack that has run is committed anyway, and a fresh stack
-// from a slab is linked the same way, which commits only that one page.
-// Invariant: every stack on a free list or in a cache has an intact canary
-// (or a guard page) and belongs to exactly one list.
+// is linked the same way, which commits only that one page.
+// Invariants: every stack on a free list or in a cache has an intact canary
+// (or a guard page) and belongs to exactly one list; a span is on its
+// pool's list iff its manualFreeList is not empty.
 #include "runtime/stack/stack.h"
 
 #include <sys/mman.h>
 
 #include <cstdio>
 
+#include "runtime/mem/malloc.h"
+#include "runtime/mem/mheap.h"
 #include "runtime/sched/runtime2.h"
 
 namespace rt::internal {
@@ -23,8 +34,7 @@ struct FreeStack {
 
 struct Pool {
   Lock lock;
-  uintptr_t head = 0;  // encoded
-  int64_t count = 0;
+  SpanList spans;  // spans of this order with at least one free stack
 };
 
 size_t default_size = 64 << 10;
@@ -72,49 +82,78 @@ uintptr_t init_stack_region(uintptr_t base) {
   return base;
 }
 
-void* map_region(size_t bytes) {
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) return nullptr;
-  return p;
-}
+// Stacks per pool span: 1 MiB worth, at least 4.
+size_t stacks_per_span(size_t size) { return size >= (256 << 10) ? 4 : (1 << 20) / size; }
 
-// Refills an order's pool with a slab of stacks (pool lock held).
-void pool_grow(int order) {
-  size_t size = order_size(order);
-  size_t n = size >= (512 << 10) ? 4 : (1 << 20) / size;
-  if (n < 4) n = 4;
-  char* slab = static_cast<char*>(map_region(n * size));
-  if (slab == nullptr) stack_oom(size);
-  for (size_t i = n; i-- > 0;) {
-    uintptr_t enc = init_stack_region(reinterpret_cast<uintptr_t>(slab + i * size));
-    free_node(enc, size)->next_encoded = pools[order].head;
-    pools[order].head = enc;
-    pools[order].count++;
+MSpan* stack_span(uintptr_t base) {
+  MSpan* s = span_of(base);
+  if (s == nullptr || s->state.load(std::memory_order_relaxed) != SpanState::kManual) {
+    throw_fatal("stackfree: stack is not in a manual span");
   }
+  return s;
 }
 
+// Makes a guarded stack's guard page ordinary memory again before its
+// pages go back to the heap.
+void unguard(uintptr_t encoded) {
+  if ((encoded & 1) == 0) return;
+  if (mprotect(reinterpret_cast<void*>(encoded & ~uintptr_t(1)), kStackGuardSize, PROT_READ | PROT_WRITE) != 0) {
+    throw_fatal("stackfree: cannot unprotect a guard page");
+  }
+  guarded_count.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// Takes a stack from an order's pool (pool lock held), carving a new span
+// from the heap when no span has a free stack.
 uintptr_t pool_pop(int order) {
   Pool& pool = pools[order];
-  if (pool.head == 0) pool_grow(order);
-  uintptr_t enc = pool.head;
-  pool.head = free_node(enc, order_size(order))->next_encoded;
-  pool.count--;
+  size_t size = order_size(order);
+  MSpan* s = pool.spans.first;
+  if (s == nullptr) {
+    size_t n = stacks_per_span(size);
+    s = mheap_alloc(n * size / kPageSize, SpanState::kManual, 0);
+    if (s == nullptr) stack_oom(size);
+    for (size_t i = n; i-- > 0;) {
+      uintptr_t enc = init_stack_region(s->startAddr + i * size);
+      free_node(enc, size)->next_encoded = s->manualFreeList;
+      s->manualFreeList = enc;
+    }
+    s->allocCount = 0;
+    pool.spans.push(s);
+  }
+  uintptr_t enc = s->manualFreeList;
+  s->manualFreeList = free_node(enc, size)->next_encoded;
+  s->allocCount++;
+  if (s->manualFreeList == 0) pool.spans.remove(s);
   return enc;
 }
 
+// Returns a stack to its span (pool lock held); frees the span when it
+// holds no stack in use.
 void pool_push(int order, uintptr_t enc) {
   Pool& pool = pools[order];
-  free_node(enc, order_size(order))->next_encoded = pool.head;
-  pool.head = enc;
-  pool.count++;
+  size_t size = order_size(order);
+  MSpan* s = stack_span(enc & ~uintptr_t(1));
+  if (s->manualFreeList == 0) pool.spans.push(s);
+  free_node(enc, size)->next_encoded = s->manualFreeList;
+  s->manualFreeList = enc;
+  if (s->allocCount == 0) throw_fatal("stackfree: span has no stack in use");
+  s->allocCount--;
+  if (s->allocCount == 0) {
+    pool.spans.remove(s);
+    for (uintptr_t e = s->manualFreeList; e != 0; e = free_node(e, size)->next_encoded) unguard(e);
+    s->manualFreeList = 0;
+    mheap_free(s);
+  }
 }
 
 // Stacks above the largest order (GODEBUG stacksize over 1 MiB) are rare:
-// each is mapped when needed and unmapped when freed.
+// each gets its own manual span.
 Stack large_alloc(size_t size) {
-  void* p = map_region(size);
-  if (p == nullptr) stack_oom(size);
-  return make_stack(init_stack_region(reinterpret_cast<uintptr_t>(p)), size);
+  size = (size + kPageSize - 1) & ~(kPageSize - 1);
+  MSpan* s = mheap_alloc(size / kPageSize, SpanState::kManual, 0);
+  if (s == nullptr) stack_oom(size);
+  return make_stack(init_stack_region(s->startAddr), size);
 }
 
 }  // namespace
@@ -149,8 +188,9 @@ void stackfree(P* p, const Stack& s) {
   if (s.lo == 0) return;
   size_t size = s.size();
   if (size > kStackMaxPooled) {
-    if (s.guarded) guarded_count.fetch_sub(1, std::memory_order_relaxed);
-    munmap(reinterpret_cast<void*>(s.base), size);
+    MSpan* span = stack_span(s.base);
+    unguard(encode(s));
+    mheap_free(span);
     return;
   }
   int order = order_of(size);

@@ -5,11 +5,12 @@
 // stacksize=N). Stacks come in power-of-two orders from 16 KiB to 1 MiB.
 // Each order has a global pool (under a lock) and a small per-P cache that
 // takes no lock, refilled and drained in half-batches (Go's stackcache).
-// Larger stacks are mapped one by one and kept on a large-stack free list.
+// Larger stacks get a manual span each.
 //
-// Memory is reserved with mmap(MAP_NORESERVE) in slabs and never touched by
-// the allocator, so the pages of a stack are committed only when the
-// goroutine's frames reach them.
+// All stack memory is manual spans of the heap (runtime/mem/mheap.h); the
+// allocator writes only a canary at the low end and a free-list word near
+// the top of a free stack, so the other pages of a stack are committed
+// only when the goroutine's frames reach them.
 //
 // Overflow never corrupts silently. Every stack carries a canary word just
 // above its low end, checked whenever its goroutine is switched out; and

@@ -37,6 +37,7 @@
 #include <utility>
 
 #include "rt/chan.h"
+#include "rt/mem.h"
 #include "rt/panic.h"
 #include "rt/sync.h"
 #include "rt/sys.h"
@@ -122,7 +123,7 @@ struct SchedStats {
 SchedStats read_sched_stats();
 
 // Name of the variant of each policy axis linked into this binary, e.g.
-// "perp_coop" (axes in the order runq, preempt).
+// "perp_coop_radix" (axes in the order runq, preempt, pagealloc).
 std::string variant_name();
 
 }  // namespace rt

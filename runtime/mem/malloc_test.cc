@@ -1,0 +1,359 @@
+// Heap allocator tests: size classes, mallocgc/free_object properties over
+// millions of random operations, statistics, scavenging, arenas, large
+// objects and the fatal errors. Built and run once per variant.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "rt/rt.h"
+#include "runtime/mem/malloc.h"
+#include "runtime/mem/mheap.h"
+#include "runtime/mem/sizeclasses.h"
+#include "runtime/sched/runtime2.h"
+#include "runtime/testing/rt_test_util.h"
+
+namespace {
+
+using rt::internal::free_object;
+using rt::internal::kPageSize;
+using rt::internal::mallocgc;
+using rt::internal::MSpan;
+using rt::internal::object_base;
+using rt::internal::span_of;
+using rt::testing::ProcsGuard;
+
+uintptr_t addr(const void* p) { return reinterpret_cast<uintptr_t>(p); }
+
+bool all_zero(const void* p, size_t n) {
+  const auto* b = static_cast<const unsigned char*>(p);
+  for (size_t i = 0; i < n; i++) {
+    if (b[i] != 0) return false;
+  }
+  return true;
+}
+
+TEST(SizeClasses, EverySizeGetsTheSmallestClassThatFits) {
+  using namespace rt::internal;
+  for (size_t size = 1; size <= kMaxSmallSize; size++) {
+    uint8_t c = size_to_class(size);
+    ASSERT_GE(kClassToSize[c], size) << size;
+    ASSERT_LT(kClassToSize[c - 1], size) << size;
+  }
+  EXPECT_EQ(kNumSizeClasses - 1, 67u);
+  EXPECT_EQ(kClassToSize[3], 24u);
+  EXPECT_EQ(kClassToPages[size_to_class(9472)], 7u);
+}
+
+TEST(SizeClasses, MagicDivisionFindsEveryObject) {
+  using namespace rt::internal;
+  for (size_t c = 1; c < kNumSizeClasses; c++) {
+    uint64_t magic = div_magic(kClassToSize[c]);
+    size_t span = kClassToPages[c] * kPageSize;
+    for (size_t off = 0; off < span; off++) {
+      ASSERT_EQ((off * magic) >> 32, off / kClassToSize[c]) << "class " << c << " offset " << off;
+    }
+  }
+}
+
+TEST(Malloc, ZeroSizeReturnsZerobase) {
+  void* a = mallocgc(0, true);
+  void* b = mallocgc(0, false);
+  EXPECT_EQ(a, &rt::internal::zerobase);
+  EXPECT_EQ(a, b);
+}
+
+size_t random_size(std::mt19937_64& rng) {
+  uint64_t r = rng() % 1000;
+  if (r < 300) return 1 + rng() % 15;        // tiny when noscan
+  if (r < 800) return 1 + rng() % 512;
+  if (r < 990) return 1 + rng() % 32768;
+  return 32769 + rng() % (200 << 10);        // large
+}
+
+struct Live {
+  uintptr_t p;
+  size_t size;
+  unsigned char fill;
+};
+
+// Random allocation and free; checks every invariant the GC will rely on.
+TEST(Malloc, RandomOperationsKeepObjectsDisjointZeroedAndInsideTheirSpans) {
+  std::mt19937_64 rng(42);
+  std::vector<Live> live;
+  std::map<uintptr_t, uintptr_t> ranges;  // start -> end of live objects (not tiny)
+  std::set<uintptr_t> tiny_blocks;
+  constexpr int kOps = 1000000;
+  for (int op = 0; op < kOps; op++) {
+    if (live.empty() || rng() % 100 < 55) {
+      size_t size = random_size(rng);
+      bool scan = rng() % 2 == 0;
+      auto* p = static_cast<unsigned char*>(mallocgc(size, scan));
+      uintptr_t a = addr(p);
+      MSpan* s = span_of(a);
+      ASSERT_NE(s, nullptr);
+      ASSERT_LE(a + size, s->limit);
+      ASSERT_GE(a, s->startAddr);
+      if (!scan && size < rt::internal::kTinySize) {
+        uintptr_t block = object_base(a);
+        ASSERT_EQ(block % 16, 0u);
+        ASSERT_LE(a + size, block + 16);
+        if (size % 8 == 0) ASSERT_EQ(a % 8, 0u);
+        if (size % 4 == 0) ASSERT_EQ(a % 4, 0u);
+        if (size % 2 == 0) ASSERT_EQ(a % 2, 0u);
+        ASSERT_TRUE(all_zero(p, size));
+        tiny_blocks.insert(block);
+        memset(p, 0xee, size);
+        continue;
+      }
+      ASSERT_EQ(object_base(a), a);
+      ASSERT_EQ(object_base(a + size - 1), a);
+      ASSERT_EQ((a - s->startAddr) % s->elemsize, 0u);
+      ASSERT_GE(s->elemsize, size);
+      ASSERT_EQ(a % 8, 0u);
+      if (s->elemsize % 16 == 0) ASSERT_EQ(a % 16, 0u);
+      ASSERT_TRUE(all_zero(p, size)) << "size " << size;
+      auto next = ranges.lower_bound(a);
+      if (next != ranges.end()) ASSERT_GE(next->first, a + size);
+      if (next != ranges.begin()) ASSERT_LE(std::prev(next)->second, a);
+      ranges[a] = a + size;
+      unsigned char fill = static_cast<unsigned char>(1 + rng() % 255);
+      memset(p, fill, size);
+      live.push_back({a, size, fill});
+    } else {
+      size_t k = rng() % live.size();
+      Live l = live[k];
+      live[k] = live.back();
+      live.pop_back();
+      const auto* b = reinterpret_cast<const unsigned char*>(l.p);
+      ASSERT_TRUE(b[0] == l.fill && b[l.size - 1] == l.fill && b[l.size / 2] == l.fill) << "overwritten";
+      ranges.erase(l.p);
+      free_object(reinterpret_cast<void*>(l.p));
+      ASSERT_EQ(object_base(l.p), 0u) << "freed object still looks allocated";
+    }
+  }
+  for (const Live& l : live) free_object(reinterpret_cast<void*>(l.p));
+  for (uintptr_t b : tiny_blocks) free_object(reinterpret_cast<void*>(b));
+}
+
+struct SpanSums {
+  uint64_t inuse_pages = 0;
+  uint64_t manual_pages = 0;
+  uint64_t objects = 0;
+};
+
+SpanSums sum_spans() {
+  SpanSums sums;
+  rt::internal::LockGuard g(rt::internal::heap_lock);
+  rt::internal::for_each_span(
+      [](MSpan* s, void* arg) {
+        auto* sums = static_cast<SpanSums*>(arg);
+        if (s->state.load() == rt::internal::SpanState::kManual) {
+          sums->manual_pages += s->npages;
+        } else {
+          sums->inuse_pages += s->npages;
+        }
+      },
+      &sums);
+  return sums;
+}
+
+TEST(MemStats, CountersAddUp) {
+  rt::MemStats before = rt::read_mem_stats();
+  std::mt19937_64 rng(7);
+  std::vector<void*> objs;
+  for (int i = 0; i < 200000; i++) objs.push_back(mallocgc(16 + rng() % 40000, true));
+  for (size_t i = 0; i < objs.size(); i += 2) free_object(objs[i]);
+  rt::MemStats st = rt::read_mem_stats();
+  EXPECT_EQ(st.Mallocs - before.Mallocs, 200000u);
+  EXPECT_EQ(st.Frees - before.Frees, 100000u);
+  EXPECT_EQ(st.HeapObjects - before.HeapObjects, 100000u);
+  EXPECT_EQ(st.HeapSys, st.HeapInuse + st.HeapIdle);
+  EXPECT_LE(st.HeapReleased, st.HeapIdle);
+  EXPECT_EQ(st.Sys, st.HeapSys + st.StackSys + st.MSpanSys + st.MCacheSys + st.OtherSys);
+  EXPECT_GE(st.MSpanSys, st.MSpanInuse);
+  EXPECT_GE(st.MCacheSys, st.MCacheInuse);
+  EXPECT_GT(st.MCacheInuse, 0u);
+  SpanSums sums = sum_spans();
+  EXPECT_EQ(st.HeapInuse, sums.inuse_pages * kPageSize);
+  EXPECT_EQ(st.StackInuse, sums.manual_pages * kPageSize);
+  // 100,000 live objects of 16..40000 bytes.
+  EXPECT_GT(st.HeapInuse, before.HeapInuse + 100000u * 16);
+  for (size_t i = 1; i < objs.size(); i += 2) free_object(objs[i]);
+  rt::MemStats after = rt::read_mem_stats();
+  EXPECT_EQ(after.HeapObjects, before.HeapObjects);
+  EXPECT_EQ(after.HeapInuse, sum_spans().inuse_pages * kPageSize);
+}
+
+TEST(Malloc, ObjectsFreedByAnotherP) {
+  ProcsGuard procs(2);
+  constexpr int kRounds = 40;
+  constexpr int kBatch = 5000;
+  std::vector<void*> batches[2];
+  rt::Mutex mu;
+  rt::WaitGroup wg;
+  std::atomic<bool> ok{true};
+  // Each goroutine allocates a batch, then frees the other's previous batch
+  // (objects of spans the other P's mcache may still hold).
+  for (int g = 0; g < 2; g++) {
+    wg.add(1);
+    rt::go([&, g] {
+      for (int r = 0; r < kRounds; r++) {
+        std::vector<void*> mine;
+        for (int i = 0; i < kBatch; i++) {
+          auto* p = static_cast<uint64_t*>(mallocgc(48 + 16 * (i % 8), true));
+          if (p[0] != 0) ok = false;
+          p[0] = uint64_t(g + 1);
+          mine.push_back(p);
+        }
+        std::vector<void*> theirs;
+        mu.lock();
+        theirs.swap(batches[1 - g]);
+        batches[g].insert(batches[g].end(), mine.begin(), mine.end());
+        mu.unlock();
+        for (void* p : theirs) {
+          if (*static_cast<uint64_t*>(p) != uint64_t(2 - g)) ok = false;
+          free_object(p);
+        }
+        rt::gosched();
+      }
+      wg.done();
+    });
+  }
+  wg.wait();
+  for (auto& b : batches) {
+    for (void* p : b) free_object(p);
+  }
+  EXPECT_TRUE(ok.load());
+  EXPECT_EQ(rt::read_mem_stats().HeapInuse, sum_spans().inuse_pages * kPageSize);
+}
+
+TEST(Malloc, LargeObjectJustOverTheSmallLimit) {
+  size_t size = 32768 + 1;
+  void* p = mallocgc(size, false);
+  MSpan* s = span_of(addr(p));
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->startAddr, addr(p));
+  EXPECT_EQ(s->npages, 5u);
+  EXPECT_EQ(rt::internal::span_class_size(s->spanclass), 0);
+  EXPECT_EQ(object_base(addr(p) + size - 1), addr(p));
+  EXPECT_TRUE(all_zero(p, size));
+  free_object(p);
+  EXPECT_EQ(span_of(addr(p)), nullptr);
+}
+
+TEST(Malloc, OneGibibyteObject) {
+  size_t size = size_t(1) << 30;
+  auto* p = static_cast<unsigned char*>(mallocgc(size, false));
+  ASSERT_EQ(object_base(addr(p) + size - 1), addr(p));
+  for (size_t off = 0; off < size; off += 1 << 20) {
+    ASSERT_EQ(p[off], 0);
+    p[off] = 1;
+  }
+  free_object(p);
+  rt::free_os_memory();
+}
+
+TEST(Malloc, ArenasBeyondTheFirst) {
+  // 100 MiB of small objects and one 100 MiB object need several arenas.
+  std::vector<void*> objs;
+  for (int i = 0; i < 100 * 32; i++) objs.push_back(mallocgc(32 << 10, true));
+  auto* big = static_cast<unsigned char*>(mallocgc(100 << 20, false));
+  EXPECT_EQ(object_base(addr(big) + (99 << 20)), addr(big));
+  big[(100 << 20) - 1] = 7;
+  std::set<uintptr_t> arenas;
+  for (void* p : objs) arenas.insert(addr(p) >> 26);
+  EXPECT_GE(arenas.size(), 2u);
+  EXPECT_GE(rt::read_mem_stats().HeapSys, uint64_t(200) << 20);
+  for (void* p : objs) free_object(p);
+  free_object(big);
+}
+
+TEST(Scavenger, ReleasedPagesReadBackAsZero) {
+  size_t size = 4 << 20;
+  auto* p = static_cast<unsigned char*>(mallocgc(size, false));
+  memset(p, 0xab, size);
+  free_object(p);
+  rt::free_os_memory();
+  rt::MemStats st = rt::read_mem_stats();
+  EXPECT_GE(st.HeapReleased, size);
+  EXPECT_EQ(st.HeapIdle, st.HeapSys - st.HeapInuse);
+  // First fit hands the same pages back; without zeroing by the
+  // allocator (needzero = false) they must still read as zero.
+  auto* q = static_cast<unsigned char*>(mallocgc(size, false, false));
+  ASSERT_EQ(q, p);
+  EXPECT_TRUE(all_zero(q, size));
+  EXPECT_LE(rt::read_mem_stats().HeapReleased, st.HeapReleased - size);
+  free_object(q);
+}
+
+TEST(Scavenger, DirtyPagesAreZeroedOnReuse) {
+  size_t size = 1 << 20;
+  auto* p = static_cast<unsigned char*>(mallocgc(size, false));
+  memset(p, 0xcd, size);
+  free_object(p);
+  auto* q = static_cast<unsigned char*>(mallocgc(size, false));
+  EXPECT_TRUE(all_zero(q, size));
+  free_object(q);
+}
+
+TEST(Scavenger, MemoryLimitReleasesBeforeGrowing) {
+  // Free 64 MiB, then ask for more than is free under a limit: the heap
+  // must release the free memory before mapping a new arena.
+  void* a = mallocgc(64 << 20, false);
+  memset(a, 1, 64 << 20);
+  free_object(a);
+  rt::MemStats st = rt::read_mem_stats();
+  int64_t old = rt::set_memory_limit(int64_t(st.HeapSys - st.HeapReleased + st.StackSys));
+  void* b = mallocgc(st.HeapIdle + (64 << 20), false);
+  rt::MemStats after = rt::read_mem_stats();
+  rt::set_memory_limit(old);
+  EXPECT_GT(after.HeapReleased, 0u);
+  free_object(b);
+}
+
+TEST(MallocDeath, OutOfMemory) {
+  EXPECT_EXIT(mallocgc(size_t(1) << 46, false), testing::ExitedWithCode(2),
+              "runtime: out of memory: cannot allocate 70368744177664-byte block \\([0-9]+ in use\\)\nfatal error: out of memory");
+}
+
+TEST(MallocDeath, FreeOfStackAddress) {
+  int local = 0;
+  EXPECT_EXIT(free_object(&local), testing::ExitedWithCode(2), "fatal error: free_object: 0x[0-9a-f]+ is not in the heap");
+}
+
+TEST(MallocDeath, DoubleFree) {
+  EXPECT_EXIT(
+      {
+        void* p = mallocgc(64, true);
+        free_object(p);
+        free_object(p);
+      },
+      testing::ExitedWithCode(2), "fatal error: free_object: 0x[0-9a-f]+ is not an allocated object");
+}
+
+TEST(MallocDeath, FreeOfInteriorPointer) {
+  EXPECT_EXIT(free_object(static_cast<char*>(mallocgc(64, true)) + 8), testing::ExitedWithCode(2),
+              "fatal error: free_object: 0x[0-9a-f]+ is not the start of an object");
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Stacks, GoroutineStacksLiveInManualSpans) {
+  int local = 0;
+  MSpan* s = span_of(addr(&local));
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->state.load(), rt::internal::SpanState::kManual);
+  EXPECT_EQ(object_base(addr(&local)), 0u);  // a stack is not a heap object
+  rt::MemStats st = rt::read_mem_stats();
+  EXPECT_GE(st.StackInuse, s->npages * kPageSize);
+  EXPECT_EQ(st.StackInuse, sum_spans().manual_pages * kPageSize);
+}
+
+}  // namespace

@@ -1,0 +1,110 @@
+// mcentral: spans of one class between mcaches and the heap (see
+// mcentral.h for the lists, the pending frees and the invariants).
+#include "runtime/mem/mcentral.h"
+
+#include <cstdio>
+
+#include "runtime/mem/mheap.h"
+
+namespace rt::internal {
+
+MCentral mcentral[kNumSpanClasses];
+
+namespace {
+
+size_t count_bits(const uint8_t* bits, size_t n) {
+  size_t c = 0;
+  for (size_t i = 0; i < n; i++) c += MSpan::bit(bits, i);
+  return c;
+}
+
+[[noreturn]] void bad_free(uintptr_t addr, const char* what) {
+  char buf[128];
+  snprintf(buf, sizeof buf, "free_object: %#lx %s", static_cast<unsigned long>(addr), what);
+  throw_fatal(buf);
+}
+
+}  // namespace
+
+MSpan* MCentral::cache_span() {
+  lock.lock();
+  MSpan* s = partial.first;
+  if (s != nullptr) {
+    partial.remove(s);
+  } else {
+    lock.unlock();
+    uint8_t sizeclass = span_class_size(spanclass);
+    s = mheap_alloc(kClassToPages[sizeclass], SpanState::kInUse, spanclass);
+    if (s == nullptr) return nullptr;
+    lock.lock();
+  }
+  s->incache = true;
+  lock.unlock();
+  if (s->freeindex.load(std::memory_order_relaxed) != 0) throw_fatal("mcentral: cached span has freeindex != 0");
+  s->refill_alloc_cache(0);
+  return s;
+}
+
+void MCentral::uncache_span(MSpan* s) {
+  lock.lock();
+  if (!s->incache) throw_fatal("mcentral: uncache of a span not in an mcache");
+  size_t fi = s->freeindex.load(std::memory_order_relaxed);
+  for (size_t i = 0; i < fi; i++) MSpan::set_bit(s->allocBits, i);
+  if (s->npendingFree != 0) {
+    for (size_t b = 0; b < kSpanBitmapBytes; b++) {
+      s->allocBits[b] &= uint8_t(~s->pendingFree[b]);
+      s->pendingFree[b] = 0;
+    }
+    s->npendingFree = 0;
+    s->needzero = true;
+  }
+  s->freeindex.store(0, std::memory_order_relaxed);
+  s->allocCount = uint16_t(count_bits(s->allocBits, s->nelems));
+  s->incache = false;
+  if (s->allocCount == 0) {
+    lock.unlock();
+    mheap_free(s);
+    return;
+  }
+  if (s->allocCount == s->nelems) {
+    full.push(s);
+  } else {
+    partial.push(s);
+  }
+  lock.unlock();
+}
+
+void MCentral::free_object(MSpan* s, size_t index) {
+  uintptr_t addr = s->startAddr + index * s->elemsize;
+  lock.lock();
+  if (s->state.load(std::memory_order_acquire) != SpanState::kInUse || s->spanclass != spanclass) {
+    lock.unlock();
+    bad_free(addr, "is not in an in-use span");
+  }
+  if (!s->is_allocated(index)) {
+    lock.unlock();
+    bad_free(addr, "is not an allocated object (double free?)");
+  }
+  if (s->incache) {
+    MSpan::set_bit(s->pendingFree, index);
+    s->npendingFree++;
+    lock.unlock();
+    return;
+  }
+  MSpan::clear_bit(s->allocBits, index);
+  s->needzero = true;
+  if (s->allocCount == s->nelems) {
+    full.remove(s);
+    partial.push(s);
+  }
+  s->allocCount--;
+  if (s->allocCount == 0) {
+    partial.remove(s);
+    lock.unlock();
+    mheap_free(s);
+    return;
+  }
+  lock.unlock();
+}
+
+}  // namespace rt::internal
