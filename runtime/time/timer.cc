@@ -74,6 +74,13 @@
 // it stops spinning, or no P is idle and the running Ps' Ms see the timer
 // when they go idle. sysmon is the backstop: a timer overdue by more than
 // 1 ms with an idle P gets an M started for it.
+//
+// Deadlock detection. The waiting M is not idle (as Go's M in netpoll is
+// not), so checkdead cannot fire while it sleeps; checkdead also returns
+// while any P has a timer. deltimer therefore interrupts the waiter when
+// it removes the timer the waiter may be waiting for: the waiter looks
+// again, finds no timer, and parks in stopm, whose checkdead then reports
+// the deadlock.
 #include "runtime/time/timer.h"
 
 #include <climits>
@@ -305,8 +312,17 @@ void addtimer(RuntimeTimer* t) {
 bool deltimer(RuntimeTimer* t) {
   P* pp = lock_timer_heap(t);
   if (pp == nullptr) return false;
+  int64_t when = t->when;
   heap_delete(pp, t);
   pp->timers_lock.unlock();
+  // If the waiting M waits for this timer, let it recompute its deadline:
+  // with no timer left it must park in stopm, where checkdead can see it,
+  // rather than sleep on (Go keeps deleted timers in the heap instead).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (waiter.busy.load() != 0) {
+    int64_t until = waiter.until.load();
+    if (until == 0 || when <= until) idle_sleep_break();
+  }
   return true;
 }
 

@@ -646,32 +646,31 @@ TEST(TimerSched, IdleWaitUsesLittleCpu) {
 TEST(TimerSched, BusyGoroutineDoesNotStarveASleeper) {
   ProcsGuard procs(1);
   std::atomic<bool> stop{false};
-  std::atomic<bool> spinning{false};
-  rt::go([&] {
-    spinning = true;
+  std::atomic<int> running{0};
+  auto busy = [&] {
+    running++;
     while (!stop.load(std::memory_order_relaxed)) rt::preempt_point();
-  });
-  ASSERT_TRUE(wait_until([&] { return spinning.load(); }));
+    running--;
+  };
+  rt::go(busy);
+  ASSERT_TRUE(wait_until([&] { return running.load() == 1; }));
   int64_t t0 = rt::nanotime();
   rt::sleep(20 * kMs);
   int64_t took = since(t0);
-  stop = true;
   EXPECT_GE(took, 20 * kMs);
   EXPECT_LT(took, 2000 * kMs);
-  // A sleeping goroutine (not main) too.
-  std::atomic<bool> stop2{false};
+  // A sleeping goroutine other than main, with main waiting too.
   std::atomic<int64_t> slept{0};
-  rt::go([&] {
-    while (!stop2.load(std::memory_order_relaxed)) rt::preempt_point();
-  });
   rt::go([&] {
     int64_t s0 = rt::nanotime();
     rt::sleep(10 * kMs);
     slept = since(s0);
   });
   EXPECT_TRUE(wait_until([&] { return slept.load() != 0; }, 5000));
-  stop2 = true;
   EXPECT_GE(slept.load(), 10 * kMs);
+  stop = true;
+  // The busy goroutine reads our frame: it must be gone before we return.
+  EXPECT_TRUE(wait_until([&] { return running.load() == 0; }));
 }
 
 // ---- Deadlock detection (death tests re-execute the binary) ---------------------------
