@@ -51,7 +51,10 @@ void* sysmon_main(void*) {
     // the next one; this only catches a timer that all of them missed
     // (every M busy or parked when it came due) while a P sits idle.
     int64_t next = timers_next_when();
-    if (next != 0 && next < now - kTimerOverdueNs && sched.npidle.load() > 0) startm_idle();
+    if (next != 0 && next < now - kTimerOverdueNs && sched.npidle.load() > 0 &&
+        sysmon_timer_rescue.load(std::memory_order_relaxed)) {
+      startm_idle();
+    }
     if (worked)
       idle = 0;
     else

@@ -242,6 +242,8 @@ void run_one_timer(P* pp, int64_t now) {
 
 }  // namespace
 
+std::atomic<bool> sysmon_timer_rescue{true};
+
 int64_t when_after(int64_t ns) {
   int64_t now = nanotime();
   if (ns <= 0) return now;

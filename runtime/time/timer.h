@@ -111,4 +111,9 @@ void wake_timer_waiter(int64_t when);
 // no timers, or another M is already waiting for one at least as early.
 bool idle_timer_wait();
 
+// sysmon's backstop (start an M for a timer overdue by over 1 ms while a P
+// is idle). On by default; tests switch it off to check that the prompt
+// paths (wake_timer_waiter, idle_timer_wait) work on their own.
+extern std::atomic<bool> sysmon_timer_rescue;
+
 }  // namespace rt::internal

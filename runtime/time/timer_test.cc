@@ -594,10 +594,19 @@ TEST(TimerSched, TimersSurviveManyResizes) {
   EXPECT_TRUE(wait_until([&] { return calls.load() == 40; }));
 }
 
-// The idle M waits for the earliest timer; a timer added later but due
-// sooner must interrupt that wait (Go's wakeNetPoller).
+// Switches sysmon's overdue-timer backstop off for a test, so that a timer
+// fires promptly only if the prompt wake-up paths work.
+class NoSysmonRescue {
+ public:
+  NoSysmonRescue() { rt::internal::sysmon_timer_rescue = false; }
+  ~NoSysmonRescue() { rt::internal::sysmon_timer_rescue = true; }
+};
+
+// The idle M waits for the earliest timer; an M that goes idle with an
+// earlier timer pending must interrupt that wait (idle_timer_wait).
 TEST(TimerSched, EarlierTimerWakesTheWaitingM) {
   ProcsGuard procs(1);
+  NoSysmonRescue no_rescue;
   std::atomic<int> far_calls{0};
   rt::Timer far = rt::after_func(3s, [&] { far_calls++; });
   rt::sleep(5 * kMs);  // let an idle M settle into waiting for `far`
@@ -608,6 +617,32 @@ TEST(TimerSched, EarlierTimerWakesTheWaitingM) {
   EXPECT_LT(took, 1500 * kMs);  // far below the 3 s of the other timer
   EXPECT_TRUE(far.stop());
   EXPECT_EQ(far_calls.load(), 0);
+}
+
+// The same when the goroutine that adds the earlier timer keeps its P busy
+// (never reaching the scheduler): adding the timer must wake the waiting M
+// (wake_timer_waiter, Go's wakeNetPoller), which runs it from the other P.
+TEST(TimerSched, AddingEarlierTimerWakesTheWaitingM) {
+  ProcsGuard procs(2);
+  NoSysmonRescue no_rescue;
+  rt::Timer far = rt::after_func(3s, [] {});
+  rt::sleep(5 * kMs);
+  // Make the other M run something and go idle: it becomes the waiter for
+  // `far` while we keep this P.
+  std::atomic<bool> ran{false};
+  rt::go([&] { ran = true; });
+  int64_t s0 = rt::nanotime();
+  while (since(s0) < 10 * kMs) rt::preempt_point();
+  std::atomic<int64_t> fired_at{0};
+  int64_t t0 = rt::nanotime();
+  rt::Timer near = rt::after_func(10 * kMs, [&] { fired_at = rt::nanotime(); });
+  // Spin without safe points: this P runs no timers until we stop.
+  while (fired_at.load() == 0 && since(t0) < 1500 * kMs) {
+  }
+  EXPECT_NE(fired_at.load(), 0);
+  EXPECT_GE(fired_at.load() - t0, 10 * kMs);
+  EXPECT_TRUE(ran.load());
+  EXPECT_TRUE(far.stop());
 }
 
 // An idle process with one timer pending sleeps: its CPU time over the wait
