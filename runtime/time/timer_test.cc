@@ -602,8 +602,9 @@ class NoSysmonRescue {
   ~NoSysmonRescue() { rt::internal::sysmon_timer_rescue = true; }
 };
 
-// The idle M waits for the earliest timer; an M that goes idle with an
-// earlier timer pending must interrupt that wait (idle_timer_wait).
+// The idle M waits for the earliest timer of all, not for the first one
+// added: a far timer pending does not delay a nearer one (with sysmon's
+// backstop off, nothing else would run it before 3 s).
 TEST(TimerSched, EarlierTimerWakesTheWaitingM) {
   ProcsGuard procs(1);
   NoSysmonRescue no_rescue;
