@@ -41,6 +41,7 @@
 #include "runtime/policy/runq.h"
 #include "runtime/sched/runtime2.h"
 #include "runtime/sched/signals.h"
+#include "runtime/time/timer.h"
 
 #ifdef RT_ASAN
 #include <sanitizer/asan_interface.h>
@@ -406,6 +407,13 @@ static void handoffp(P* p) {
     return;
   }
   if (sched.runqsize != 0) {
+    sched.lock.unlock();
+    startm(p, false);
+    return;
+  }
+  // Timers: a P with timers gets an M, which runs them or waits for them
+  // (idle_timer_wait) when it finds nothing else to do.
+  if (p->timer0_when.load() != 0) {
     sched.lock.unlock();
     startm(p, false);
     return;
@@ -829,6 +837,7 @@ top:
     gcstopm();
     goto top;
   }
+  check_timers(p, 0);
   if (G* gp = policy::runq::get(p, inherit_time)) return gp;
   if (sched.runqsize != 0) {
     sched.lock.lock();
@@ -863,6 +872,10 @@ top:
       }
     }
   }
+
+  // Overdue timers of other Ps (their Ms are busy, or the Ps are idle):
+  // run them here, as Go's stealWork does. They may have readied work.
+  if (run_other_timers(p)) goto top;
 
   // Nothing to do: give up the P and park.
   sched.lock.lock();
@@ -904,6 +917,18 @@ top:
       }
     }
   }
+  // Timers pending somewhere: one M waits for the earliest (Go: blocking
+  // netpoll(delay)), then takes an idle P and runs the scheduler again.
+  if (idle_timer_wait()) {
+    sched.lock.lock();
+    P* idle = sched.gcwaiting.load() ? nullptr : pidleget();
+    sched.lock.unlock();
+    if (idle != nullptr) {
+      acquirep(idle);
+      goto top;
+    }
+    // Every P is held: their Ms run the timers when they look for work.
+  }
   stopm();
   goto top;
 }
@@ -921,6 +946,7 @@ top:
     gcstopm();
     goto top;
   }
+  check_timers(p, 0);
   G* gp = nullptr;
   bool inherit_time = false;
   if (p->schedtick % kGlobalRunqInterval == 0 && sched.runqsize > 0) {
@@ -972,6 +998,11 @@ static void checkdead() {
     }
   }
   if (grunning == 0) fatal_user("no goroutines (main called runtime.Goexit) - deadlock!");
+  // Pending timers will make goroutines runnable: not a deadlock (Go's
+  // checkdead looks at every P's timers the same way).
+  for (int32_t i = 0; i < gomaxprocs.load(); i++) {
+    if (allp[i] != nullptr && allp[i]->num_timers.load() > 0) return;
+  }
   fatal_user("all goroutines are asleep - deadlock!");
 }
 
@@ -1077,6 +1108,8 @@ static void destroyp(P* p) {
       sched.runqsize += n;
     }
   }
+  // Timers move to P 0, which always survives (Go moves them to the local P).
+  move_timers(allp[0], p);
   gfpurge(p);
   stackcache_clear(p);
   sudogcache_clear(p);
@@ -1309,6 +1342,9 @@ uint32_t retake(int64_t now) {
   }
   return n;
 }
+
+// Starts an M on an idle P, if there is one (sysmon, for overdue timers).
+void startm_idle() { startm(nullptr, false); }
 
 // ---- Counters and goroutine count ---------------------------------------------
 

@@ -40,6 +40,14 @@ struct M;
 struct P;
 struct SudoG;
 struct MCache;
+struct RuntimeTimer;
+
+// One entry of a P's timer heap (runtime/time/timer.h): the timer's
+// deadline is copied next to the pointer so that sifting reads one array.
+struct TimerHeapEntry {
+  int64_t when;
+  RuntimeTimer* t;
+};
 
 enum GStatus : uint32_t {
   kGidle = 0,
@@ -160,6 +168,15 @@ struct P {
   SudoG* sudogcache[kSudogCacheSize];
   int32_t nsudog = 0;
   PStats stats;
+
+  // Timers (runtime/time/timer.h): a 4-ary min-heap on when. timers_lock
+  // guards the heap and every timer in it; num_timers and timer0_when
+  // mirror it for lock-free checks (timer0_when is 0 when the heap is
+  // empty). Timers move with their P when procresize destroys it.
+  Lock timers_lock;
+  std::vector<TimerHeapEntry> timers;
+  std::atomic<int32_t> num_timers{0};
+  std::atomic<int64_t> timer0_when{0};
 };
 
 struct Sched {

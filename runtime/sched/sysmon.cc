@@ -3,17 +3,21 @@
 // It runs without a P on its own thread, waking every 20 us while it finds
 // work and backing off (doubling after 1 ms of idle rounds) to 10 ms.
 // Each round it retakes Ps blocked in syscalls, asks goroutines that have
-// run for more than 10 ms to yield, and prints the schedtrace when asked.
+// run for more than 10 ms to yield, starts an M for timers that nobody
+// ran (overdue by over 1 ms while a P is idle), and prints the schedtrace
+// when asked.
 #include <pthread.h>
 
 #include <cstdio>
 
 #include "runtime/policy/runq.h"
 #include "runtime/sched/runtime2.h"
+#include "runtime/time/timer.h"
 
 namespace rt::internal {
 
 uint32_t retake(int64_t now);
+void startm_idle();
 
 namespace {
 
@@ -22,6 +26,7 @@ struct SysmonConfig {
   bool scheddetail;
 };
 SysmonConfig config;
+constexpr int64_t kTimerOverdueNs = 1000 * 1000;
 int64_t start_time = 0;
 
 void* sysmon_main(void*) {
@@ -41,7 +46,16 @@ void* sysmon_main(void*) {
       lasttrace = now;
       schedtrace(config.scheddetail);
     }
-    if (retake(now) != 0)
+    bool worked = retake(now) != 0;
+    // Timers are run by the Ps' own Ms and by the idle M that waits for
+    // the next one; this only catches a timer that all of them missed
+    // (every M busy or parked when it came due) while a P sits idle.
+    int64_t next = timers_next_when();
+    if (next != 0 && next < now - kTimerOverdueNs && sched.npidle.load() > 0 &&
+        sysmon_timer_rescue.load(std::memory_order_relaxed)) {
+      startm_idle();
+    }
+    if (worked)
       idle = 0;
     else
       idle++;

@@ -41,6 +41,7 @@
 #include "rt/panic.h"
 #include "rt/sync.h"
 #include "rt/sys.h"
+#include "rt/time.h"
 
 namespace rt {
 

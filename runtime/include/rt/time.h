@@ -1,0 +1,90 @@
+// Time: sleeping and function timers (Go's time.Sleep and time.AfterFunc).
+//
+// Both are built on the runtime's timers: per-P 4-ary heaps that the
+// scheduler runs (runtime/time/timer.h). A sleeping goroutine is parked
+// (wait reason "sleep" in a goroutine dump) and costs no thread; an idle
+// thread waits exactly until the next timer of the whole process instead
+// of polling. Channel-based timers (rt::after, Timer.C, Ticker) come with
+// the channels.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+
+namespace rt {
+
+namespace internal {
+struct FuncTimer;
+void time_sleep(int64_t ns);
+FuncTimer* functimer_start(int64_t ns, std::function<void()> f);
+bool functimer_stop(FuncTimer* t);
+bool functimer_reset(FuncTimer* t, int64_t ns);
+void functimer_ref(FuncTimer* t);
+void functimer_unref(FuncTimer* t);
+}  // namespace internal
+
+// Pauses the calling goroutine for at least ns nanoseconds (Go's
+// time.Sleep). ns <= 0 returns at once, without yielding. Must be called
+// from a goroutine.
+inline void sleep(int64_t ns) { internal::time_sleep(ns); }
+
+template <class Rep, class Period>
+void sleep(std::chrono::duration<Rep, Period> d) {
+  sleep(static_cast<int64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count()));
+}
+
+// A timer that calls a function once, in its own goroutine, when it
+// expires (Go's *time.Timer made by time.AfterFunc). Copies are handles to
+// the same timer. Dropping every handle does not stop it: it still fires.
+// A default-constructed Timer is uninitialized: stop and reset panic, as
+// Go's do on a zero Timer.
+class Timer {
+ public:
+  Timer() noexcept = default;
+  Timer(const Timer& o) noexcept : t_(o.t_) {
+    if (t_ != nullptr) internal::functimer_ref(t_);
+  }
+  Timer(Timer&& o) noexcept : t_(o.t_) { o.t_ = nullptr; }
+  Timer& operator=(Timer o) noexcept {
+    std::swap(t_, o.t_);
+    return *this;
+  }
+  ~Timer() {
+    if (t_ != nullptr) internal::functimer_unref(t_);
+  }
+
+  // Prevents the call if the timer is still pending. Returns true if this
+  // call stopped it; false if it had already expired (the function has
+  // been or is being started) or been stopped. Does not wait for the
+  // function to finish.
+  bool stop();
+
+  // Re-arms the timer to expire ns from now (Go's Timer.Reset). Returns
+  // true if it was pending (its old expiry is replaced), false if it had
+  // expired or been stopped (it is now pending again and will call the
+  // function once more).
+  bool reset(int64_t ns);
+  template <class Rep, class Period>
+  bool reset(std::chrono::duration<Rep, Period> d) {
+    return reset(static_cast<int64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count()));
+  }
+
+  explicit operator bool() const noexcept { return t_ != nullptr; }
+
+ private:
+  friend Timer after_func(int64_t ns, std::function<void()> f);
+  explicit Timer(internal::FuncTimer* t) noexcept : t_(t) {}
+  internal::FuncTimer* t_ = nullptr;
+};
+
+// Waits ns (at least), then calls f in its own goroutine (Go's
+// time.AfterFunc). ns <= 0 fires as soon as the scheduler gets to it.
+Timer after_func(int64_t ns, std::function<void()> f);
+template <class Rep, class Period>
+Timer after_func(std::chrono::duration<Rep, Period> d, std::function<void()> f) {
+  return after_func(static_cast<int64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count()), std::move(f));
+}
+
+}  // namespace rt
