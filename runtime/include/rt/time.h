@@ -1,17 +1,21 @@
-// Time: sleeping and function timers (Go's time.Sleep and time.AfterFunc).
+// Time: sleeping, function timers and channel timers (Go's time.Sleep,
+// time.AfterFunc, time.After, time.NewTimer and time.NewTicker).
 //
 // Both are built on the runtime's timers: per-P 4-ary heaps that the
 // scheduler runs (runtime/time/timer.h). A sleeping goroutine is parked
 // (wait reason "sleep" in a goroutine dump) and costs no thread; an idle
 // thread waits exactly until the next timer of the whole process instead
-// of polling. Channel-based timers (rt::after, Timer.C, Ticker) come with
-// the channels.
+// of polling. Channel timers deliver nanotime() values on a channel of
+// capacity 1 with a non-blocking send, as Go's do: a tick nobody has
+// received yet makes the next one be dropped.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+
+#include "rt/chan.h"
 
 namespace rt {
 
@@ -23,6 +27,11 @@ bool functimer_stop(FuncTimer* t);
 bool functimer_reset(FuncTimer* t, int64_t ns);
 void functimer_ref(FuncTimer* t);
 void functimer_unref(FuncTimer* t);
+struct ChanTimerState;
+ChanTimerState* chantimer_start(int64_t ns, int64_t period, Chan<int64_t> c);
+bool chantimer_stop(ChanTimerState* t);
+bool chantimer_reset(ChanTimerState* t, int64_t ns, int64_t period);
+void chantimer_unref(ChanTimerState* t);
 }  // namespace internal
 
 // Pauses the calling goroutine for at least ns nanoseconds (Go's
@@ -86,5 +95,54 @@ template <class Rep, class Period>
 Timer after_func(std::chrono::duration<Rep, Period> d, std::function<void()> f) {
   return after_func(static_cast<int64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count()), std::move(f));
 }
+
+// A timer that sends the time (nanotime) on its channel c() once, when it
+// expires (Go's time.NewTimer). Not copyable; stop and reset as rt::Timer's.
+// Destroying it stops it.
+class ChanTimer {
+ public:
+  explicit ChanTimer(int64_t ns);
+  ~ChanTimer();
+  ChanTimer(const ChanTimer&) = delete;
+  ChanTimer& operator=(const ChanTimer&) = delete;
+
+  const Chan<int64_t>& c() const { return c_; }
+  // True if this call stopped a pending timer. Does not drain c().
+  bool stop();
+  // Re-arms the timer ns from now; true if it was pending. Does not drain c().
+  bool reset(int64_t ns);
+
+ private:
+  Chan<int64_t> c_;
+  internal::ChanTimerState* t_;
+};
+
+// A channel that receives the time once, ns from now (Go's time.After).
+Chan<int64_t> after(int64_t ns);
+template <class Rep, class Period>
+Chan<int64_t> after(std::chrono::duration<Rep, Period> d) {
+  return after(static_cast<int64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count()));
+}
+
+// Sends the time on c() every period (Go's time.Ticker). A slow receiver
+// loses ticks rather than queueing them. A period <= 0 panics
+// ("non-positive interval for NewTicker"). Destroying it stops it.
+class Ticker {
+ public:
+  explicit Ticker(int64_t period);
+  ~Ticker();
+  Ticker(const Ticker&) = delete;
+  Ticker& operator=(const Ticker&) = delete;
+
+  const Chan<int64_t>& c() const { return c_; }
+  void stop();
+  // Stops the ticker and restarts it with a new period
+  // ("non-positive interval for Ticker.Reset" if period <= 0).
+  void reset(int64_t period);
+
+ private:
+  Chan<int64_t> c_;
+  internal::ChanTimerState* t_;
+};
 
 }  // namespace rt
