@@ -20,8 +20,20 @@
 rt_gogo:
         .cfi_startproc
         movq    %rdi, %rsp
+        // Loading MXCSR and the x87 control word stalls the pipeline;
+        // reading them does not. Load only what differs (almost never).
+        stmxcsr -8(%rsp)
+        movl    -8(%rsp), %eax
+        cmpl    0(%rsp), %eax
+        je      1f
         ldmxcsr 0(%rsp)
+1:
+        fnstcw  -8(%rsp)
+        movw    -8(%rsp), %ax
+        cmpw    4(%rsp), %ax
+        je      2f
         fldcw   4(%rsp)
+2:
         addq    $8, %rsp
         popq    %r15
         popq    %r14

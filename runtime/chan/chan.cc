@@ -30,7 +30,7 @@ FixAlloc<SudoG> sudog_alloc;
 // Unlocks the channel once the goroutine is marked waiting (gopark's
 // unlock callback), so a waker cannot see it before it is parked.
 bool chanparkcommit(G*, void* lock) {
-  static_cast<Lock*>(lock)->unlock();
+  static_cast<SpinLock*>(lock)->unlock();
   return true;
 }
 

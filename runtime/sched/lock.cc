@@ -91,6 +91,20 @@ void Lock::lock_slow(uint32_t v) {
 
 void Lock::unlock_unlocked() { throw_fatal("unlock of unlocked lock"); }
 
+void SpinLock::lock_slow() {
+  for (int spins = 0;; spins++) {
+    while (state_.load(std::memory_order_relaxed) != 0) {
+      if (spins < kActiveSpin * 16) {
+        procyield(kActiveSpinCount);
+      } else {
+        osyield();  // the holder may have lost its CPU
+      }
+      spins++;
+    }
+    if (state_.exchange(1, std::memory_order_acquire) == 0) return;
+  }
+}
+
 void Note::wakeup() {
   uint32_t old = key_.exchange(1, std::memory_order_release);
   if (old != 0) throw_fatal("notewakeup - double wakeup");

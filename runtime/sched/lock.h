@@ -33,6 +33,22 @@ class Lock {
   std::atomic<uint32_t> state_{0};
 };
 
+// A test-and-set lock whose unlock is a plain store: one atomic operation
+// per critical section instead of the futex lock's two. Waiters spin, then
+// yield the CPU; they never sleep in the kernel, so a SpinLock guards only
+// critical sections that are a few dozen instructions long and never block
+// (channel state). Holding one raises m->locks like a Lock.
+class SpinLock {
+ public:
+  // Inline fast paths, defined in runtime2.h.
+  inline void lock();
+  inline void unlock();
+
+ private:
+  void lock_slow();
+  std::atomic<uint32_t> state_{0};
+};
+
 class LockGuard {
  public:
   explicit LockGuard(Lock& l) : l_(l) { l_.lock(); }

@@ -335,6 +335,17 @@ inline void Lock::lock() {
   if (__builtin_expect(v != 0, 0)) lock_slow(v);
 }
 
+inline void SpinLock::lock() {
+  if (M* mp = getm()) mp->locks++;
+  if (__builtin_expect(state_.exchange(1, std::memory_order_acquire) != 0, 0)) lock_slow();
+}
+
+inline void SpinLock::unlock() {
+  RT_DEBUG_ASSERT(state_.load(std::memory_order_relaxed) == 1, "unlock of unlocked spin lock");
+  state_.store(0, std::memory_order_release);
+  if (M* mp = getm()) mp->locks--;
+}
+
 inline void Lock::unlock() {
   uint32_t v = state_.exchange(0, std::memory_order_release);
   if (__builtin_expect(v != 1, 0)) {

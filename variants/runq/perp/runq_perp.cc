@@ -79,6 +79,12 @@ void put(P* p, G* gp, bool next) {
   LocalRunq& q = p->runq;
   if (next) {
     G* old = q.runnext.load(std::memory_order_relaxed);
+    if (old == nullptr) {
+      // Only the owner makes runnext non-null, and thieves only take a
+      // non-null one: an empty slot stays empty until this store.
+      q.runnext.store(gp, std::memory_order_release);
+      return;
+    }
     while (!q.runnext.compare_exchange_weak(old, gp, std::memory_order_acq_rel)) {
     }
     if (old == nullptr) return;
