@@ -265,10 +265,11 @@ bool chansend(HChan* c, void* ep, bool block) {
   }
 
   G* gp = getg();
-  SudoG* mysg = acquire_sudog();
+  SudoG* mysg = &gp->sudog;
   mysg->elem = ep;
   mysg->g = gp;
   mysg->c = c;
+  mysg->success = false;
   gp->waiting = mysg;
   gp->param = nullptr;
   c->sendq.enqueue(mysg);
@@ -280,7 +281,6 @@ bool chansend(HChan* c, void* ep, bool block) {
   gp->param = nullptr;
   mysg->c = nullptr;
   mysg->elem = nullptr;
-  release_sudog(mysg);
   if (closed) throw rt::Panic("send on closed channel");
   return true;
 }
@@ -325,10 +325,11 @@ bool chanrecv(HChan* c, void* ep, bool block, bool* received) {
   }
 
   G* gp = getg();
-  SudoG* mysg = acquire_sudog();
+  SudoG* mysg = &gp->sudog;
   mysg->elem = ep;
   mysg->g = gp;
   mysg->c = c;
+  mysg->success = false;
   gp->waiting = mysg;
   gp->param = nullptr;
   c->recvq.enqueue(mysg);
@@ -340,7 +341,6 @@ bool chanrecv(HChan* c, void* ep, bool block, bool* received) {
   gp->param = nullptr;
   mysg->c = nullptr;
   mysg->elem = nullptr;
-  release_sudog(mysg);
   return true;
 }
 

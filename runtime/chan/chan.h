@@ -30,18 +30,6 @@
 namespace rt::internal {
 
 
-// A goroutine waiting on a channel (Go's sudog). One per blocked channel
-// operation; a select has one per case. Allocated from a per-P cache.
-struct SudoG {
-  G* g = nullptr;
-  SudoG* next = nullptr;  // waitq links
-  SudoG* prev = nullptr;
-  void* elem = nullptr;     // value to send, or storage to receive into
-  struct HChan* c = nullptr;
-  SudoG* waitlink = nullptr;  // g->waiting list of a select
-  bool is_select = false;
-  bool success = false;  // woken by a completed operation, not by close
-};
 
 struct WaitQ {
   SudoG* first = nullptr;

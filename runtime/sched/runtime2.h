@@ -70,6 +70,20 @@ enum PStatus : uint32_t {
 constexpr size_t kInlineClosure = 64;
 constexpr int32_t kSudogCacheSize = 128;
 
+// A goroutine waiting on a channel (Go's sudog). A plain send or receive
+// uses the one embedded in its G (a goroutine waits on one such operation
+// at a time); a select takes one per case from a per-P cache.
+struct SudoG {
+  G* g = nullptr;
+  SudoG* next = nullptr;  // waitq links
+  SudoG* prev = nullptr;
+  void* elem = nullptr;     // value to send, or storage to receive into
+  struct HChan* c = nullptr;
+  SudoG* waitlink = nullptr;  // g->waiting list of a select
+  bool is_select = false;
+  bool success = false;  // woken by a completed operation, not by close
+};
+
 struct G {
   void* sched_sp = nullptr;  // saved stack pointer while not running
   Stack stack;               // stack.lo == 0 until the goroutine first runs
@@ -85,6 +99,7 @@ struct G {
   int64_t runnable_since = 0;  // for the scheduling-latency histogram
   void* param = nullptr;       // set by the waker: the sudog that completed
   SudoG* waiting = nullptr;    // sudogs this G is blocked on (chan, select)
+  SudoG sudog;                 // for a plain channel send or receive
   std::atomic<uint32_t> select_done{0};  // a select case already won
 
   // Thread state that follows the goroutine across Ms.
