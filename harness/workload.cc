@@ -106,6 +106,7 @@ void Workload::check_params() {
 
 void Workload::begin() {
   sched0_ = rt::read_sched_stats();
+  mem0_ = rt::read_mem_stats();
   stw0_ = rt::metrics::stw_pauses();
   lat0_ = rt::metrics::sched_latency();
   cpu0_ = process_cpu_ns();
@@ -118,6 +119,7 @@ void Workload::end(uint64_t ops) {
   counters_->stop();
   cpu_ns_ = process_cpu_ns() - cpu0_;
   sched1_ = rt::read_sched_stats();
+  mem1_ = rt::read_mem_stats();
   stw1_ = rt::metrics::stw_pauses();
   lat1_ = rt::metrics::sched_latency();
   ops_ = ops;
@@ -161,8 +163,23 @@ Json Workload::record() const {
   rtm.set("stw_pause_ns", runtime_histogram_json(stw1_.since(stw0_)));
   rtm.set("sched_latency_ns",
           rt::metrics::sched_latency_enabled() ? runtime_histogram_json(lat1_.since(lat0_)) : Json(nullptr));
-  rtm.set("gc", nullptr);        // no GC in the runtime yet
-  rtm.set("memstats", nullptr);  // no rt::read_mem_stats yet
+  rtm.set("gc", nullptr);  // no GC in the runtime yet
+  // The keys the Go twin reports, where rt has the figure: no collector
+  // means no HeapAlloc/TotalAlloc bookkeeping and no GC count (null), and
+  // rt's span-level figures come beside them.
+  Json mem = Json::object();
+  mem.set("heap_alloc", nullptr);
+  mem.set("heap_sys", mem1_.HeapSys);
+  mem.set("sys", mem1_.Sys);
+  mem.set("total_alloc", nullptr);
+  mem.set("mallocs", mem1_.Mallocs - mem0_.Mallocs);
+  mem.set("frees", mem1_.Frees - mem0_.Frees);
+  mem.set("num_gc", nullptr);
+  mem.set("heap_inuse", mem1_.HeapInuse);
+  mem.set("heap_released", mem1_.HeapReleased);
+  mem.set("heap_objects", mem1_.HeapObjects);
+  mem.set("stack_inuse", mem1_.StackInuse);
+  rtm.set("memstats", std::move(mem));
   r.set("runtime", std::move(rtm));
 
   Json build = Json::object();
