@@ -15,7 +15,12 @@
 // Until the GC exists, free_object releases one object through the
 // sweeper's per-span path; anything other than the start of an allocated
 // object (for the tiny allocator: of a 16-byte block, see object_base) is a
-// fatal error naming the address, in every build.
+// fatal error naming the address, in every build. A tiny block (several
+// noscan objects under 16 B packed together) may be freed only once every
+// object in it is dead and no P is still filling it: free_object forgets
+// the block only on the calling P's mcache, so freeing a block another P
+// is packing would hand its remaining bytes out twice. The runtime frees
+// only objects of its own (channels, timers), never tiny ones.
 #pragma once
 
 #include <cstddef>

@@ -28,8 +28,8 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
+#include "runtime/mem/metavec.h"
 #include "runtime/policy/runq.h"
 #include "runtime/sched/lock.h"
 #include "runtime/stack/stack.h"
@@ -189,7 +189,7 @@ struct P {
   // mirror it for lock-free checks (timer0_when is 0 when the heap is
   // empty). Timers move with their P when procresize destroys it.
   Lock timers_lock;
-  std::vector<TimerHeapEntry> timers;
+  MetaVector<TimerHeapEntry> timers;
   std::atomic<int32_t> num_timers{0};
   std::atomic<int64_t> timer0_when{0};
 };

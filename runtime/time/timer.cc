@@ -94,12 +94,12 @@ namespace {
 
 // ---- The heap (caller holds pp->timers_lock) -------------------------------
 
-inline void heap_set(std::vector<TimerHeapEntry>& h, size_t i, TimerHeapEntry e) {
+inline void heap_set(MetaVector<TimerHeapEntry>& h, size_t i, TimerHeapEntry e) {
   h[i] = e;
   e.t->i = int32_t(i);
 }
 
-void siftup(std::vector<TimerHeapEntry>& h, size_t i) {
+void siftup(MetaVector<TimerHeapEntry>& h, size_t i) {
   TimerHeapEntry e = h[i];
   while (i > 0) {
     size_t parent = (i - 1) / 4;
@@ -110,7 +110,7 @@ void siftup(std::vector<TimerHeapEntry>& h, size_t i) {
   heap_set(h, i, e);
 }
 
-void siftdown(std::vector<TimerHeapEntry>& h, size_t i) {
+void siftdown(MetaVector<TimerHeapEntry>& h, size_t i) {
   size_t n = h.size();
   TimerHeapEntry e = h[i];
   for (;;) {
@@ -129,14 +129,14 @@ void siftdown(std::vector<TimerHeapEntry>& h, size_t i) {
 }
 
 // Restores the heap after the entry at i changed its deadline.
-void heap_fix(std::vector<TimerHeapEntry>& h, size_t i) {
+void heap_fix(MetaVector<TimerHeapEntry>& h, size_t i) {
   if (i > 0 && h[i].when < h[(i - 1) / 4].when)
     siftup(h, i);
   else
     siftdown(h, i);
 }
 
-void heap_remove(std::vector<TimerHeapEntry>& h, size_t i) {
+void heap_remove(MetaVector<TimerHeapEntry>& h, size_t i) {
   size_t last = h.size() - 1;
   if (i != last) heap_set(h, i, h[last]);
   h.pop_back();
