@@ -26,6 +26,7 @@
 #include <random>
 #include <vector>
 
+#include "benchmarks/bench_util.h"
 #include "rt/rt.h"
 #include "runtime/mem/malloc.h"
 #include "variants/pagealloc/radix/radix_pagealloc.h"
@@ -33,7 +34,7 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using rtlab::bench::Clock;
 constexpr int kBatch = 1024;
 
 double since_ns(Clock::time_point t0) { return std::chrono::duration<double, std::nano>(Clock::now() - t0).count(); }
@@ -187,12 +188,4 @@ BENCHMARK(BM_PageReplayRadix)->Arg(64)->Arg(1024)->Arg(8192)->UseRealTime();
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  return rt::run(argc, argv, [&] {
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
-  });
-}
+int main(int argc, char** argv) { return rtlab::bench::run_benchmarks(argc, argv); }

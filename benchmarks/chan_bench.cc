@@ -16,17 +16,11 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using rtlab::bench::Clock;
+using rtlab::bench::report;
 
 using rtlab::bench::procs_args;
 
-void report(benchmark::State& state, Clock::time_point t0, int64_t ops_per_iter) {
-  const double ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
-  const int64_t ops = state.iterations() * ops_per_iter;
-  state.SetItemsProcessed(ops);
-  state.counters["ns_per_op"] = ops > 0 ? ns / double(ops) : 0;
-  state.counters["gomaxprocs"] = double(state.range(0));
-}
 
 // Uncontended: one goroutine sends into and receives from a buffered channel.
 void BM_ChanBufferedUncontended(benchmark::State& state) {
@@ -113,12 +107,4 @@ BENCHMARK(BM_Select<8>)->Apply(procs_args)->UseRealTime();
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  return rt::run(argc, argv, [] {
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
-  });
-}
+int main(int argc, char** argv) { return rtlab::bench::run_benchmarks(argc, argv); }

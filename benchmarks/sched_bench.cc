@@ -25,20 +25,11 @@ namespace {
 constexpr int64_t kSpawnMany = 1'000'000;  // goroutines per BM_Spawn1MWait iteration
 constexpr int64_t kYields = 1'000;         // gosched calls per goroutine per BM_GoschedPingPong iteration
 
-using Clock = std::chrono::steady_clock;
+using rtlab::bench::Clock;
+using rtlab::bench::report;
 
 using rtlab::bench::procs_args;
 
-// Sets items processed and the ns_per_op counter from the loop's wall time.
-void report(benchmark::State& state, Clock::time_point t0, int64_t ops_per_iter, const char* extra = nullptr) {
-  const double ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
-  const int64_t ops = state.iterations() * ops_per_iter;
-  state.SetItemsProcessed(ops);
-  const double per_op = ops > 0 ? ns / static_cast<double>(ops) : 0;
-  state.counters["ns_per_op"] = benchmark::Counter(per_op);
-  if (extra != nullptr) state.counters[extra] = benchmark::Counter(per_op);
-  state.counters["gomaxprocs"] = benchmark::Counter(rt::gomaxprocs(0));
-}
 
 // (a) Spawn one goroutine and wait for it to exit.
 void BM_SpawnExit(benchmark::State& state) {
@@ -115,12 +106,4 @@ BENCHMARK(BM_SemaHandoff)->Apply(procs_args)->UseRealTime();
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  return rt::run(argc, argv, [&] {
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
-  });
-}
+int main(int argc, char** argv) { return rtlab::bench::run_benchmarks(argc, argv); }

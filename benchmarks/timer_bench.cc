@@ -19,33 +19,18 @@
 #include <cstdlib>
 #include <string>
 
+#include "benchmarks/bench_util.h"
 #include "rt/rt.h"
 #include "runtime/time/timer.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using rtlab::bench::procs_args;
 
-void procs_args(benchmark::internal::Benchmark* b) {
-  const char* env = std::getenv("RTLAB_BENCH_PROCS");
-  std::string list = env != nullptr && *env != 0 ? env : "1,2";
-  size_t pos = 0;
-  while (pos < list.size()) {
-    size_t comma = list.find(',', pos);
-    if (comma == std::string::npos) comma = list.size();
-    int procs = std::atoi(list.substr(pos, comma - pos).c_str());
-    if (procs > 0) b->Arg(procs);
-    pos = comma + 1;
-  }
-}
+using rtlab::bench::Clock;
+using rtlab::bench::report;
 
-void report(benchmark::State& state, Clock::time_point t0, int64_t ops_per_iter) {
-  const double ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
-  const int64_t ops = state.iterations() * ops_per_iter;
-  state.SetItemsProcessed(ops);
-  state.counters["ns_per_op"] = benchmark::Counter(ops > 0 ? ns / static_cast<double>(ops) : 0);
-  state.counters["gomaxprocs"] = benchmark::Counter(rt::gomaxprocs(0));
-}
+
 
 void BM_AfterFuncStop(benchmark::State& state) {
   rt::gomaxprocs(static_cast<int>(state.range(0)));
@@ -124,12 +109,4 @@ BENCHMARK(BM_Sleep1usParallel)->Apply(procs_args)->UseRealTime();
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  return rt::run(argc, argv, [&] {
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
-  });
-}
+int main(int argc, char** argv) { return rtlab::bench::run_benchmarks(argc, argv); }

@@ -43,6 +43,28 @@ size_t buf_offset(const ElemType* t) { return (sizeof(HChan) + t->align - 1) / t
 
 void unlock_chan(void* c) { static_cast<HChan*>(c)->lock.unlock(); }
 
+// Parks the calling goroutine on q (c's sendq or recvq) until a peer
+// completes its operation (returns true) or close wakes it (false). Called
+// with c locked; c is unlocked once the goroutine is marked waiting.
+bool park_on(HChan* c, WaitQ* q, void* ep, const char* reason) {
+  G* gp = getg();
+  SudoG* mysg = &gp->sudog;
+  mysg->elem = ep;
+  mysg->g = gp;
+  mysg->c = c;
+  mysg->success = false;
+  gp->waiting = mysg;
+  gp->param = nullptr;
+  q->enqueue(mysg);
+  gopark(chanparkcommit, &c->lock, reason);
+  if (mysg != gp->waiting) throw_fatal("G waiting list is corrupted");
+  gp->waiting = nullptr;
+  gp->param = nullptr;
+  mysg->c = nullptr;
+  mysg->elem = nullptr;
+  return mysg->success;
+}
+
 bool full(const HChan* c) {
   if (c->dataqsiz == 0) return c->recvq.first == nullptr;
   return c->qcount == c->dataqsiz;
@@ -264,23 +286,7 @@ bool chansend(HChan* c, void* ep, bool block) {
     return false;
   }
 
-  G* gp = getg();
-  SudoG* mysg = &gp->sudog;
-  mysg->elem = ep;
-  mysg->g = gp;
-  mysg->c = c;
-  mysg->success = false;
-  gp->waiting = mysg;
-  gp->param = nullptr;
-  c->sendq.enqueue(mysg);
-  gopark(chanparkcommit, &c->lock, kWaitChanSend);
-
-  if (mysg != gp->waiting) throw_fatal("G waiting list is corrupted");
-  gp->waiting = nullptr;
-  bool closed = !mysg->success;
-  gp->param = nullptr;
-  mysg->c = nullptr;
-  mysg->elem = nullptr;
+  bool closed = !park_on(c, &c->sendq, ep, kWaitChanSend);
   if (closed) throw rt::Panic("send on closed channel");
   return true;
 }
@@ -324,23 +330,7 @@ bool chanrecv(HChan* c, void* ep, bool block, bool* received) {
     return false;
   }
 
-  G* gp = getg();
-  SudoG* mysg = &gp->sudog;
-  mysg->elem = ep;
-  mysg->g = gp;
-  mysg->c = c;
-  mysg->success = false;
-  gp->waiting = mysg;
-  gp->param = nullptr;
-  c->recvq.enqueue(mysg);
-  gopark(chanparkcommit, &c->lock, kWaitChanRecv);
-
-  if (mysg != gp->waiting) throw_fatal("G waiting list is corrupted");
-  gp->waiting = nullptr;
-  *received = mysg->success;
-  gp->param = nullptr;
-  mysg->c = nullptr;
-  mysg->elem = nullptr;
+  *received = park_on(c, &c->recvq, ep, kWaitChanRecv);
   return true;
 }
 
