@@ -41,11 +41,7 @@ void TreapPageAlloc::replace_child(Node* parent, Node* old_child, Node* new_chil
   }
 }
 
-//     x              y
-//    / \            / \
-//   a   y    =>    x   c
-//      / \        / \
-//     b   c      a   b
+// Turns (x a (y b c)) into (y (x a b) c).
 void TreapPageAlloc::rotate_left(Node* x) {
   Node* y = x->right;
   replace_child(x->parent, x, y);
@@ -57,6 +53,7 @@ void TreapPageAlloc::rotate_left(Node* x) {
   update(y);
 }
 
+// Turns (x (y a b) c) into (y a (x b c)): the mirror image.
 void TreapPageAlloc::rotate_right(Node* x) {
   Node* y = x->left;
   replace_child(x->parent, x, y);
