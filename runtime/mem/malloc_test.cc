@@ -102,9 +102,15 @@ TEST(Malloc, RandomOperationsKeepObjectsDisjointZeroedAndInsideTheirSpans) {
         uintptr_t block = object_base(a);
         ASSERT_EQ(block % 16, 0u);
         ASSERT_LE(a + size, block + 16);
-        if (size % 8 == 0) ASSERT_EQ(a % 8, 0u);
-        if (size % 4 == 0) ASSERT_EQ(a % 4, 0u);
-        if (size % 2 == 0) ASSERT_EQ(a % 2, 0u);
+        if (size % 8 == 0) {
+          ASSERT_EQ(a % 8, 0u);
+        }
+        if (size % 4 == 0) {
+          ASSERT_EQ(a % 4, 0u);
+        }
+        if (size % 2 == 0) {
+          ASSERT_EQ(a % 2, 0u);
+        }
         ASSERT_TRUE(all_zero(p, size));
         tiny_blocks.insert(block);
         memset(p, 0xee, size);
@@ -115,11 +121,17 @@ TEST(Malloc, RandomOperationsKeepObjectsDisjointZeroedAndInsideTheirSpans) {
       ASSERT_EQ((a - s->startAddr) % s->elemsize, 0u);
       ASSERT_GE(s->elemsize, size);
       ASSERT_EQ(a % 8, 0u);
-      if (s->elemsize % 16 == 0) ASSERT_EQ(a % 16, 0u);
+      if (s->elemsize % 16 == 0) {
+        ASSERT_EQ(a % 16, 0u);
+      }
       ASSERT_TRUE(all_zero(p, size)) << "size " << size;
       auto next = ranges.lower_bound(a);
-      if (next != ranges.end()) ASSERT_GE(next->first, a + size);
-      if (next != ranges.begin()) ASSERT_LE(std::prev(next)->second, a);
+      if (next != ranges.end()) {
+        ASSERT_GE(next->first, a + size);
+      }
+      if (next != ranges.begin()) {
+        ASSERT_LE(std::prev(next)->second, a);
+      }
       ranges[a] = a + size;
       unsigned char fill = static_cast<unsigned char>(1 + rng() % 255);
       memset(p, fill, size);

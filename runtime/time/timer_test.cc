@@ -576,7 +576,9 @@ TEST(TimerSched, TimersSurviveGomaxprocsShrink) {
   EXPECT_EQ(home->status.load(), rt::internal::kPdead);
   EXPECT_EQ(home->num_timers.load(), 0);
   rt::internal::P* now_on = rtimer.pp.load();
-  if (now_on != nullptr) EXPECT_EQ(now_on->id, 0);  // nullptr: already fired
+  if (now_on != nullptr) {  // nullptr: already fired
+    EXPECT_EQ(now_on->id, 0);
+  }
   EXPECT_TRUE(wait_until([&] { return calls.load() == 2 && slept.load() == 1; }));
   EXPECT_FALSE(t.stop());
 }

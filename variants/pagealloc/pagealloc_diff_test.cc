@@ -128,7 +128,9 @@ void differential(uint64_t seed, int ops, size_t max_grows, size_t grow_pages, N
       uintptr_t a = treap->alloc(n);
       uintptr_t b = radix->alloc(n);
       ASSERT_EQ(a, b) << "op " << i << " alloc " << n;
-      if (model != nullptr) ASSERT_EQ(model->alloc(n), a) << "op " << i << " alloc " << n;
+      if (model != nullptr) {
+        ASSERT_EQ(model->alloc(n), a) << "op " << i << " alloc " << n;
+      }
       if (a == 0) {
         if (grows < max_grows) grow();
         continue;
