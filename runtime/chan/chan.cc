@@ -93,16 +93,24 @@ void buf_take(HChan* c, void* ep) {
   __atomic_store_n(&c->qcount, c->qcount - 1, __ATOMIC_RELAXED);
 }
 
-void send_to_waiter(HChan* c, SudoG* sg, void* ep, void (*unlock)(void*), void* arg) {
-  if (sg->elem != nullptr) {
-    c->type->move_construct(sg->elem, ep);
-    sg->elem = nullptr;
-  }
+namespace {
+// The end of a completed hand-off: release the caller's locks, then tell
+// the waiter which sudog completed and make it runnable.
+inline void complete_waiter(SudoG* sg, void (*unlock)(void*), void* arg) {
   G* gp = sg->g;
   unlock(arg);
   gp->param = sg;
   sg->success = true;
   goready(gp);
+}
+}  // namespace
+
+void send_to_waiter(HChan* c, SudoG* sg, void* ep, void (*unlock)(void*), void* arg) {
+  if (sg->elem != nullptr) {
+    c->type->move_construct(sg->elem, ep);
+    sg->elem = nullptr;
+  }
+  complete_waiter(sg, unlock, arg);
 }
 
 void recv_from_waiter(HChan* c, SudoG* sg, void* ep, void (*unlock)(void*), void* arg) {
@@ -119,11 +127,7 @@ void recv_from_waiter(HChan* c, SudoG* sg, void* ep, void (*unlock)(void*), void
     c->sendx = c->recvx;
   }
   sg->elem = nullptr;
-  G* gp = sg->g;
-  unlock(arg);
-  gp->param = sg;
-  sg->success = true;
-  goready(gp);
+  complete_waiter(sg, unlock, arg);
 }
 
 // ---- Wait queues ------------------------------------------------------------
