@@ -142,6 +142,25 @@ def _variant_order(matrix, variants):
     return rt + (["go"] if "go" in variants else [])
 
 
+def _bar_points(vals, variant, procs, metric, index, nseries, width):
+    """Grouped-bar geometry for one series: x positions (one group per
+    GOMAXPROCS value, this series' slot within it), medians, and the lower
+    and upper error-bar lengths of the 95% bootstrap CI. GOMAXPROCS values
+    with no data are skipped."""
+    xs, ys, lo, hi = [], [], [], []
+    for j, p in enumerate(procs):
+        d = vals(variant, p, metric)
+        if not d:
+            continue
+        m = stats.median(d)
+        ci = stats.bootstrap_ci(d)
+        xs.append(j + (index - (nseries - 1) / 2) * width)
+        ys.append(m)
+        lo.append(m - ci[0])
+        hi.append(ci[1] - m)
+    return xs, ys, lo, hi
+
+
 def generate(db, out_dir, matrix=None, workloads=None, title="rtlab report"):
     plt = _mpl()
     os.makedirs(out_dir, exist_ok=True)
@@ -201,17 +220,7 @@ def generate(db, out_dir, matrix=None, workloads=None, title="rtlab report"):
         width = 0.8 / max(1, len(variants))
         colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
         for i, v in enumerate(variants):
-            xs, ys, lo, hi = [], [], [], []
-            for j, p in enumerate(procs):
-                d = vals(v, p, primary)
-                if not d:
-                    continue
-                m = stats.median(d)
-                ci = stats.bootstrap_ci(d)
-                xs.append(j + (i - (len(variants) - 1) / 2) * width)
-                ys.append(m)
-                lo.append(m - ci[0])
-                hi.append(ci[1] - m)
+            xs, ys, lo, hi = _bar_points(vals, v, procs, primary, i, len(variants), width)
             col = "#555555" if v == "go" else colors[i % len(colors)]
             bars = ax.bar(xs, ys, width, yerr=[lo, hi], capsize=3, label=v, color=col,
                           hatch="//" if v == "go" else None, edgecolor="white" if v != "go" else "black")
@@ -255,17 +264,7 @@ def generate(db, out_dir, matrix=None, workloads=None, title="rtlab report"):
                     a = axs[0][k]
                     w = 0.8 / len(series)
                     for i, v in enumerate(series):
-                        xs, ys, el, eh = [], [], [], []
-                        for j, p in enumerate(procs):
-                            d = vals(v, p, metric)
-                            if not d:
-                                continue
-                            m = stats.median(d)
-                            ci = stats.bootstrap_ci(d)
-                            xs.append(j + (i - (len(series) - 1) / 2) * w)
-                            ys.append(m)
-                            el.append(m - ci[0])
-                            eh.append(ci[1] - m)
+                        xs, ys, el, eh = _bar_points(vals, v, procs, metric, i, len(series), w)
                         lab = "go" if v == "go" else combos and axis_vs[combos.index(v)]
                         a.bar(xs, ys, w, yerr=[el, eh], capsize=3, label=lab,
                               color="#555555" if v == "go" else colors[i % len(colors)],

@@ -68,18 +68,9 @@ size_t random_npages(std::mt19937_64& rng, size_t large) {
   return 1 + rng() % large;
 }
 
-std::vector<Run> free_runs_treap(const TreapPageAlloc& a) {
-  std::vector<Run> runs;
-  uintptr_t addr = 0;
-  Run r;
-  while (a.next_free_run(addr, &r.base, &r.npages)) {
-    runs.push_back(r);
-    addr = r.base + r.npages * kPageSize;
-  }
-  return runs;
-}
-
-std::vector<Run> free_runs_radix(const RadixPageAlloc& a) {
+// Every free run of a page allocator, in address order.
+template <class PageAlloc>
+std::vector<Run> free_runs(const PageAlloc& a) {
   std::vector<Run> runs;
   uintptr_t addr = 0;
   Run r;
@@ -91,8 +82,8 @@ std::vector<Run> free_runs_radix(const RadixPageAlloc& a) {
 }
 
 void expect_same_runs(const TreapPageAlloc& t, const RadixPageAlloc& r) {
-  std::vector<Run> a = free_runs_treap(t);
-  std::vector<Run> b = free_runs_radix(r);
+  std::vector<Run> a = free_runs(t);
+  std::vector<Run> b = free_runs(r);
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); i++) {
     ASSERT_EQ(a[i].base, b[i].base) << "run " << i;
