@@ -354,13 +354,16 @@ def assess(sub):
     return out
 
 
-def _log_tail(path, n=3):
+def _log_excerpt(path, n=4):
+    """The lines of a task's log that say what failed (rtlab's FAILED and
+    error lines), else its last lines; at most n."""
     try:
         with open(path, errors="replace") as f:
             lines = [l.rstrip() for l in f if l.strip()]
     except OSError:
         return ["(no log: the task never started)"]
-    return [f"| {l[:200]}" for l in lines[-n:]]
+    errors = [l for l in lines if "FAILED" in l or "error" in l.lower()]
+    return [f"| {l[:240]}" for l in (errors or lines)[-n:]]
 
 
 def wait(sub, poll, stream):
@@ -435,7 +438,7 @@ def collect(path, poll=10.0, resubmit_failed=False, stream=sys.stderr):
     for r in bad:
         print(f"rtlab: shard {r.k}/{sub.shards} (task {r.job}_{r.k}) failed: " + "; ".join(r.problems), file=stream)
         print(f"    log: {sub.log(r.k)}", file=stream)
-        for line in _log_tail(sub.log(r.k)):
+        for line in _log_excerpt(sub.log(r.k)):
             print(f"    {line}", file=stream)
     merged, runs = merge(sub, results)
     n_ok = sub.shards - len(bad)
