@@ -173,10 +173,13 @@ def plan(workloads, names, matrix, variant_spec, procs, params, smoke=False, go=
                 else:
                     print(f"rtlab: workload {w.name} has no Go twin; skipping its Go cells", file=sys.stderr)
     cells.sort(key=lambda c: c.key())
-    if shard:
-        i, n = shard
-        cells = [c for k, c in enumerate(cells) if k % n == i - 1]
-    return cells
+    return deal(cells, shard) if shard else cells
+
+
+def deal(cells, shard):
+    """Shard i of n of the sorted cells: they are dealt round-robin."""
+    i, n = shard
+    return [c for k, c in enumerate(cells) if k % n == i - 1]
 
 
 # ---------------------------------------------------------------- build

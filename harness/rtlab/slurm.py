@@ -58,14 +58,18 @@ class SubmitError(Exception):
 
 # ---------------------------------------------------------------- Slurm commands
 
+def _not_found(cmd):
+    return SlurmError(f"{cmd} not found on PATH: run rtlab {'submit' if cmd == 'sbatch' else 'collect'} where the "
+                      "Slurm client commands are (a login node; Debian: slurm-client)")
+
+
 def slurm(argv, cwd=None):
     """Runs a Slurm client command; returns (exit status, stdout, stderr)."""
     try:
         p = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=SLURM_TIMEOUT,
                            stdin=subprocess.DEVNULL)
     except FileNotFoundError:
-        raise SlurmError(f"{argv[0]} not found on PATH: run rtlab {'submit' if argv[0] == 'sbatch' else 'collect'} "
-                         "where the Slurm client commands are (a login node; Debian: slurm-client)")
+        raise _not_found(argv[0])
     except subprocess.TimeoutExpired:
         raise SlurmError(f"{argv[0]} gave no answer in {SLURM_TIMEOUT} s (is slurmctld up?)")
     return p.returncode, p.stdout, p.stderr.strip()
@@ -218,20 +222,36 @@ def run_argv(args, cells):
 
 # ---------------------------------------------------------------- submit
 
-def submit(args, cells, root, stream=sys.stderr):
-    """Builds, bundles and submits; returns the job id."""
+def _discard(out, created):
+    """Removes what submit wrote: the folder, or the contents of the empty
+    folder it was given."""
+    shutil.rmtree(out, ignore_errors=True)
+    if not created:
+        os.makedirs(out, exist_ok=True)
+
+
+def check_request(args, cells):
+    """Refuses a shard count or an --out that cannot work; returns --out
+    as an absolute path."""
     n = args.shards
     if n < 1:
         raise SubmitError("--shards must be >= 1")
     if n > len(cells):
         raise SubmitError(f"--shards {n}: the matrix has only {len(cells)} cells (every shard needs one)")
-    if not shutil.which("sbatch"):
-        raise SlurmError("sbatch not found on PATH: run rtlab submit where the Slurm client commands are "
-                         "(a login node; Debian: slurm-client)")
     out = os.path.abspath(args.out)
     if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
         raise SubmitError(f"--out {out}: exists and is not an empty folder (a new submission needs its own; "
                           "rtlab collect reads an earlier one)")
+    return out
+
+
+def prepare(args, cells, root, out, stream=sys.stderr):
+    """Builds the binaries and writes the submission folder out (new or
+    empty; check_request said so), all but the manifest. Returns (whether
+    it created out, each shard's cells); removes what it wrote when it
+    fails."""
+    n = args.shards
+    created = not os.path.exists(out)
     os.makedirs(out, exist_ok=True)
     try:
         exe, broken = runner.resolve_binaries(cells, root, bin_dir=args.bin_dir, no_build=args.no_build,
@@ -243,26 +263,36 @@ def submit(args, cells, root, stream=sys.stderr):
             raise SlurmError(f"{len(broken)} cells have no binary; nothing submitted")
         commit, dirty = runner.git_state(root)
         bundle.make(root, os.path.join(out, "bundle"), cells, exe, commit or "unknown", dirty)
-        planned = {str(k): [] for k in range(1, n + 1)}
-        for i, c in enumerate(cells):  # runner.plan deals sorted cells round-robin
-            w, impl, variant, procs, pj = c.key()
-            planned[str(i % n + 1)].append([w, impl, variant, procs, pj])
+        planned = {str(k): [list(c.key()) for c in runner.deal(cells, (k, n))] for k in range(1, n + 1)}
         procs = runner.parse_procs(args.gomaxprocs)
         with open(os.path.join(out, SCRIPT), "w") as f:
             f.write(batch_script(n, run_argv(args, cells), max(procs), args.partition, args.time,
                                  args.nodes_exclusive, args.sbatch_option))
         for d in ("logs", "status", "attempts"):
             os.makedirs(os.path.join(out, d), exist_ok=True)
+    except BaseException:
+        _discard(out, created)
+        raise
+    return created, planned
+
+
+def submit(args, cells, root, stream=sys.stderr):
+    """Builds, bundles and submits; returns the job id. Leaves nothing
+    behind when something fails."""
+    out = check_request(args, cells)
+    if not shutil.which("sbatch"):
+        raise _not_found("sbatch")
+    created, planned = prepare(args, cells, root, out, stream)
+    try:
         job = sbatch(out)
     except BaseException:
-        shutil.rmtree(out, ignore_errors=True)
+        _discard(out, created)
         raise
-    s = Submission(out, {"rtlab_submit": 1, "shards": n, "cells": planned,
-                         "attempts": {str(k): [job] for k in range(1, n + 1)},
-                         "submitted": datetime.datetime.utcnow().isoformat() + "Z"})
-    s.save()
-    print(f"rtlab: submitted job {job}: {n} array tasks over {len(cells)} cells; bundle, script and logs in "
-          f"{out}; then: rtlab collect {out}", file=stream)
+    Submission(out, {"rtlab_submit": 1, "shards": args.shards, "cells": planned,
+                     "attempts": {k: [job] for k in planned},
+                     "submitted": datetime.datetime.utcnow().isoformat() + "Z"}).save()
+    print(f"rtlab: submitted job {job}: {args.shards} array tasks over {len(cells)} cells; bundle, script and "
+          f"logs in {out}; then: rtlab collect {out}", file=stream)
     return job
 
 

@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import time
 
-DAEMONS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "scancel")
+PROGRAMS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "scancel")
 
 
 class Unavailable(Exception):
@@ -50,6 +50,7 @@ class LocalSlurm:
         self.dir = None
         self.procs = []  # (name, Popen, log path), in start order
         self.conf = None
+        self.bin = {}  # program name -> path
 
     def _daemon(self, name, argv, log):
         out = open(log, "ab")
@@ -74,7 +75,9 @@ class LocalSlurm:
             f"--- {name} ({log}):\n{_tail(log)}" for name, _, log in self.procs))
 
     def start(self, timeout=30):
-        missing = [d for d in DAEMONS if not shutil.which(d, path=os.environ.get("PATH", "") + ":/usr/sbin")]
+        search = os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin"
+        self.bin = {d: shutil.which(d, path=search) for d in PROGRAMS}
+        missing = [d for d, path in self.bin.items() if not path]
         if missing:
             raise Unavailable(f"not installed: {', '.join(missing)} (scripts/setup installs munge, slurmctld, "
                               "slurmd, slurm-client)")
@@ -94,11 +97,11 @@ class LocalSlurm:
     def _start_munge(self):
         d = self.dir
         key = os.path.join(d, "munge-key", "munge.key")
-        r = subprocess.run(["mungekey", "--create", f"--keyfile={key}"], capture_output=True, text=True)
+        r = subprocess.run([self.bin["mungekey"], "--create", f"--keyfile={key}"], capture_output=True, text=True)
         if r.returncode != 0:
             raise Unavailable(f"mungekey failed: {r.stderr.strip()}")
         self.munge_socket = os.path.join(d, "munge", "munge.socket")
-        self._daemon("munged", ["munged", "--foreground", f"--socket={self.munge_socket}", f"--key-file={key}",
+        self._daemon("munged", [self.bin["munged"], "--foreground", f"--socket={self.munge_socket}", f"--key-file={key}",
                                 f"--log-file={d}/munge-key/munged.log", f"--pid-file={d}/munge/munged.pid",
                                 f"--seed-file={d}/munge-key/munged.seed"], os.path.join(d, "munged.out"))
         self._until("munge socket", lambda: os.path.exists(self.munge_socket), 10)
@@ -140,11 +143,11 @@ NodeName={host} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} RealMemory=500 State=UN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 """)
         os.environ["SLURM_CONF"] = self.conf
-        self._daemon("slurmctld", ["slurmctld", "-D", "-i", "-f", self.conf], os.path.join(d, "slurmctld.out"))
-        self._daemon("slurmd", ["slurmd", "-D", "-N", host, "-f", self.conf], os.path.join(d, "slurmd.out"))
+        self._daemon("slurmctld", [self.bin["slurmctld"], "-D", "-i", "-f", self.conf], os.path.join(d, "slurmctld.out"))
+        self._daemon("slurmd", [self.bin["slurmd"], "-D", "-N", host, "-f", self.conf], os.path.join(d, "slurmd.out"))
 
         def idle():
-            r = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True)
+            r = subprocess.run([self.bin["sinfo"], "-h", "-o", "%t"], capture_output=True, text=True)
             return r.returncode == 0 and r.stdout.strip() == "idle"
         self._until("idle node in sinfo", idle, 30)
 
@@ -152,10 +155,10 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
         """Cancels every job and stops every daemon this object started
         (SIGTERM, then SIGKILL after 10 s); removes the folder."""
         if self.conf and any(p.poll() is None for n, p, _ in self.procs if n == "slurmctld"):
-            subprocess.run(["scancel", "--full", "--user=root"], capture_output=True, timeout=30)
+            subprocess.run([self.bin["scancel"], "--full", "--user=root"], capture_output=True, timeout=30)
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline:
-                r = subprocess.run(["squeue", "-h"], capture_output=True, text=True, timeout=30)
+                r = subprocess.run([self.bin["squeue"], "-h"], capture_output=True, text=True, timeout=30)
                 if r.returncode != 0 or not r.stdout.strip():
                     break
                 time.sleep(0.3)
@@ -169,7 +172,7 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
                 p.kill()
                 p.wait()
         self.procs = []
-        if os.environ.get("SLURM_CONF") == self.conf:
+        if self.conf and os.environ.get("SLURM_CONF") == self.conf:
             del os.environ["SLURM_CONF"]
         if self.dir:
             shutil.rmtree(self.dir, ignore_errors=True)
