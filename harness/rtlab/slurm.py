@@ -353,8 +353,8 @@ def _db_problem(path, expected):
 
 
 class ShardResult:
-    def __init__(self, k, job, state, rc, problems, opens):
-        self.k, self.job, self.state, self.rc = k, job, state, rc
+    def __init__(self, k, job, problems, opens):
+        self.k, self.job = k, job
         self.problems = problems  # empty: the shard is good
         self.opens = opens        # its database can be merged
 
@@ -380,7 +380,7 @@ def assess(sub):
             opens, p = _db_problem(sub.db(k), sub.cells(k))
             if p:
                 problems.append(p)
-        out.append(ShardResult(k, job, state, rc, problems, opens))
+        out.append(ShardResult(k, job, problems, opens))
     return out
 
 
@@ -432,14 +432,16 @@ def resubmit(sub, shards, stream):
 
 
 def merge(sub, results):
-    """Rebuilds DIR/results.db from the shard databases that open; returns
-    (path or None, runs merged)."""
+    """Rebuilds DIR/results.db from the shard databases that open (removes
+    it when none does); returns (path or None, runs merged)."""
     final = os.path.join(sub.path, RESULTS)
     tmp = final + ".tmp"
     if os.path.exists(tmp):
         os.remove(tmp)
     usable = [r for r in results if r.opens]
     if not usable:
+        if os.path.exists(final):
+            os.remove(final)
         return None, 0
     out = dbmod.Database(tmp)
     total = 0
