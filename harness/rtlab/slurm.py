@@ -319,6 +319,21 @@ def _exit_reason(rc):
     return f"exited with status {rc}"
 
 
+def task_problems(state, rc):
+    """What went wrong with a task, from its final Slurm state (None when
+    Slurm no longer knows) and the exit status its script recorded (None
+    when it did not get to record one): [] when nothing did."""
+    problems = []
+    if state in STATE_REASONS:
+        problems.append(STATE_REASONS[state])
+    elif rc is None:
+        problems.append("ended without recording an exit status (killed, or its node could not run it)"
+                        + (f"; Slurm state {state}" if state else ""))
+    if rc not in (None, 0) and not (state in STATE_REASONS and rc > 128):
+        problems.append(_exit_reason(rc))
+    return problems
+
+
 def _read_exit(path):
     try:
         with open(path) as f:
@@ -365,16 +380,8 @@ def assess(sub):
     out = []
     for k in range(1, sub.shards + 1):
         job = sub.job(k)
-        state = states.get((job, k))
         rc = _read_exit(sub.exit_file(k))
-        problems = []
-        if state in STATE_REASONS:
-            problems.append(STATE_REASONS[state])
-        elif rc is None:
-            problems.append("ended without recording an exit status (killed, or its node could not run it)"
-                            + (f"; Slurm state {state}" if state else ""))
-        if rc not in (None, 0) and not (state in STATE_REASONS and rc > 128):
-            problems.append(_exit_reason(rc))
+        problems = task_problems(states.get((job, k)), rc)
         opens = False
         if rc in (0, 1) or os.path.exists(sub.db(k)):
             opens, p = _db_problem(sub.db(k), sub.cells(k))

@@ -127,6 +127,24 @@ class Collect(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn("submit.json: unreadable", r.stderr)
 
+    def test_task_problems(self):
+        self.assertEqual(slurm.task_problems("COMPLETED", 0), [])
+        self.assertEqual(slurm.task_problems(None, 0), [])  # purged from squeue, no accounting
+        self.assertEqual(slurm.task_problems("TIMEOUT", None), ["timed out (the job's --time limit)"])
+        self.assertEqual(slurm.task_problems("TIMEOUT", 143), ["timed out (the job's --time limit)"])
+        self.assertEqual(slurm.task_problems("CANCELLED", None), ["was cancelled"])
+        self.assertEqual(slurm.task_problems("OUT_OF_MEMORY", 137), ["ran out of memory"])
+        self.assertEqual(slurm.task_problems("FAILED", 1),
+                         ["exited with status 1: some runs failed (recorded in its database)"])
+        self.assertEqual(slurm.task_problems("FAILED", 2),
+                         ["exited with status 2: rtlab run refused its input (see the log)"])
+        self.assertEqual(slurm.task_problems(None, 139), ["killed by signal 11"])
+        self.assertEqual(slurm.task_problems("FAILED", None),
+                         ["ended without recording an exit status (killed, or its node could not run it); "
+                          "Slurm state FAILED"])
+        self.assertEqual(slurm.task_problems(None, None),
+                         ["ended without recording an exit status (killed, or its node could not run it)"])
+
     def test_shard_database_problems(self):
         d = util.tmpdir()
         key = ("good", "rt", "perp_coop_radix", 1, '{"n": 10}')
