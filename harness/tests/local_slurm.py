@@ -17,6 +17,10 @@ import subprocess
 import tempfile
 import time
 
+# The node offers this many CPUs whatever the machine has (config_overrides),
+# so that a 3-task array asking for 2 CPUs a task runs at once: tests
+# measure nothing.
+NODE_CPUS = 8
 PROGRAMS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "scancel")
 
 
@@ -139,7 +143,8 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 ReturnToService=2
 KillWait=2
-NodeName={host} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} RealMemory=500 State=UNKNOWN
+SlurmdParameters=config_overrides
+NodeName={host} NodeAddr=127.0.0.1 CPUs={NODE_CPUS} RealMemory=500 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 """)
         os.environ["SLURM_CONF"] = self.conf
