@@ -1,9 +1,11 @@
 """rtlab command line: list, run, report, check, baseline, merge, smoke,
 submit, collect.
 
-Exit status: 0 success; 1 some run failed or check found a regression;
-2 bad input (unknown workload/variant/parameter, malformed --shard, a
-database that is corrupt or not rtlab's, missing files).
+Exit status: 0 success; 1 some run failed, check found a regression, or
+collect found a failed shard; 2 bad input (unknown workload/variant/
+parameter, malformed --shard, a database that is corrupt or not rtlab's,
+missing files, cells measured on different CPU models), or nothing could be
+submitted (no binary, sbatch missing or refusing).
 """
 import argparse
 import json

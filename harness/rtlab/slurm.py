@@ -49,11 +49,11 @@ SLURM_TIMEOUT = 60  # seconds a Slurm client command may take
 
 
 class SlurmError(Exception):
-    """Slurm is missing or refused; nothing was submitted."""
+    """A Slurm command is missing, failed or refused."""
 
 
 class SubmitError(Exception):
-    """Bad input to submit or collect (nothing was changed)."""
+    """submit or collect cannot proceed: bad input, or no binary to submit."""
 
 
 # ---------------------------------------------------------------- Slurm commands
@@ -260,7 +260,7 @@ def prepare(args, cells, root, out, stream=sys.stderr):
             for c in cells:
                 if c.key() in broken:
                     print(f"rtlab: FAILED {c.label()}: {broken[c.key()]}", file=stream)
-            raise SlurmError(f"{len(broken)} cells have no binary; nothing submitted")
+            raise SubmitError(f"{len(broken)} cells have no binary; nothing submitted")
         commit, dirty = runner.git_state(root)
         bundle.make(root, os.path.join(out, "bundle"), cells, exe, commit or "unknown", dirty)
         planned = {str(k): [list(c.key()) for c in runner.deal(cells, (k, n))] for k in range(1, n + 1)}

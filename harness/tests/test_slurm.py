@@ -2,6 +2,7 @@
 batch script run as a Slurm task would run them (bash, SLURM_ARRAY_TASK_ID)
 after the whole submission folder was moved. The cluster itself is
 exercised by slurm_cluster_test.py."""
+import io
 import os
 import shutil
 import subprocess
@@ -85,6 +86,20 @@ class Submit(unittest.TestCase):
             self.assertEqual((e["git_commit"], e["git_dirty"], e["hostname"], e["cpu_model"]),
                              (local_env["git_commit"], local_env["git_dirty"], local_env["hostname"],
                               local_env["cpu_model"]))
+
+    def test_no_binary_nothing_left(self):
+        d = util.tmpdir()
+        out = os.path.join(d, "sub")
+        args = cli.parser().parse_args(["submit", "--slurm", "--workload", "spawn", *MATRIX, "--bin-dir", d,
+                                        "--shards", "1", "--out", out])
+        _, _, cells = cli._plan(args)
+        said = io.StringIO()
+        with self.assertRaises(slurm.SubmitError) as e:
+            slurm.prepare(args, cells, util.ROOT, slurm.check_request(args, cells), stream=said)
+        self.assertEqual(str(e.exception), "2 cells have no binary; nothing submitted")
+        self.assertIn("FAILED spawn[perp_coop_radix, GOMAXPROCS=1, goroutines=", said.getvalue())
+        self.assertIn(f"binary {d}/workloads/spawn/spawn__perp_coop_radix not found", said.getvalue())
+        self.assertEqual(os.listdir(d), [])
 
     def test_script_refuses_outside_a_task_or_its_folder(self):
         d = util.tmpdir()
