@@ -7,7 +7,6 @@ is skipped and the reason is printed as a line starting with
 happens, the module cleanup cancels the jobs and stops every daemon it
 started.
 """
-import json
 import os
 import socket
 import subprocess
