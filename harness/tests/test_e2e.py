@@ -38,8 +38,40 @@ class EndToEnd(unittest.TestCase):
             self.assertIn(v, md)
         self.assertIn("ns_per_goroutine", md)
         self.assertIn("Counters per operation", md)
-        # hardware counters are either numbers or marked unsupported, never a bare 0
-        self.assertNotIn("| cycles | 0 |", md)
+        self.check_counter_cells(db, md)
+
+    def check_counter_cells(self, db, md):
+        """Each counter cell of the report is what the records hold: "unsupported"
+        where no run of that row could read the counter (never a number such as 0),
+        a number where one could."""
+        from rtlab import db as dbmod
+        d = dbmod.Database(db, create=False)
+        try:
+            counters = {}  # variant -> {counter: [values or "unsupported"]}
+            for run in d.runs():
+                for name, value in d.counters_of(run["run_id"]).items():
+                    counters.setdefault(run["variant"], {}).setdefault(name, []).append(value)
+        finally:
+            d.close()
+        self.assertTrue(counters, "the runs recorded no counters")
+        lines = md.splitlines()
+        start = lines.index("### Counters per operation (median over repetitions)")
+        header = [c.strip() for c in lines[start + 2].strip("|").split("|")]
+        self.assertEqual(header[:2], ["GOMAXPROCS", "variant"])
+        rows = []
+        for line in lines[start + 4:]:
+            if not line.startswith("|"):
+                break
+            rows.append([c.strip() for c in line.strip("|").split("|")])
+        self.assertEqual(sorted(r[1] for r in rows), sorted(counters))
+        for row in rows:
+            for name, cell in zip(header[2:], row[2:]):
+                read = [v for v in counters[row[1]].get(name, []) if isinstance(v, float)]
+                if read:
+                    self.assertNotEqual(cell, "unsupported", f"{row[1]} {name}: read {read}")
+                    float(cell.replace(",", ""))
+                else:
+                    self.assertEqual(cell, "unsupported", f"{row[1]} {name}: never read, shown as {cell!r}")
 
 
 if __name__ == "__main__":

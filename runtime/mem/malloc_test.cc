@@ -2,8 +2,11 @@
 // millions of random operations, statistics, scavenging, arenas, large
 // objects and the fatal errors. Built and run once per variant.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <map>
 #include <random>
@@ -12,8 +15,10 @@
 
 #include "rt/rt.h"
 #include "runtime/mem/malloc.h"
+#include "runtime/mem/mcache.h"
 #include "runtime/mem/mheap.h"
 #include "runtime/mem/sizeclasses.h"
+#include "runtime/policy/pagealloc.h"
 #include "runtime/sched/runtime2.h"
 #include "runtime/testing/rt_test_util.h"
 
@@ -152,53 +157,113 @@ TEST(Malloc, RandomOperationsKeepObjectsDisjointZeroedAndInsideTheirSpans) {
   for (uintptr_t b : tiny_blocks) free_object(reinterpret_cast<void*>(b));
 }
 
-struct SpanSums {
+// The heap counted from its structures, independently of heap_counters
+// (which read_mem_stats reports): arenas from the arena map, in-use and
+// stack pages from the spans, free pages from the page allocator and the
+// Ps' page caches, released pages from the arenas' released bitmaps.
+struct HeapCensus {
+  uint64_t arena_pages = 0;
   uint64_t inuse_pages = 0;
   uint64_t manual_pages = 0;
-  uint64_t objects = 0;
+  uint64_t spans = 0;
+  uint64_t free_pages = 0;
+  uint64_t released_pages = 0;
+  uint64_t mcaches = 0;
+  bool operator==(const HeapCensus&) const = default;
 };
 
-SpanSums sum_spans() {
-  SpanSums sums;
-  rt::internal::LockGuard g(rt::internal::heap_lock);
-  rt::internal::for_each_span(
+HeapCensus take_census() {
+  using namespace rt::internal;
+  HeapCensus c;
+  LockGuard g(heap_lock);
+  for (size_t ai = 0; ai < (size_t(1) << kArenaBits); ai++) {
+    HeapArena* ha = arena_of(uintptr_t(ai) * kArenaBytes);
+    if (ha == nullptr) continue;
+    c.arena_pages += kPagesPerArena;
+    for (const auto& word : ha->released) c.released_pages += uint64_t(__builtin_popcountll(word.load()));
+  }
+  for_each_span(
       [](MSpan* s, void* arg) {
-        auto* sums = static_cast<SpanSums*>(arg);
-        if (s->state.load() == rt::internal::SpanState::kManual) {
-          sums->manual_pages += s->npages;
-        } else {
-          sums->inuse_pages += s->npages;
-        }
+        auto* c = static_cast<HeapCensus*>(arg);
+        c->spans++;
+        (s->state.load() == SpanState::kManual ? c->manual_pages : c->inuse_pages) += s->npages;
       },
-      &sums);
-  return sums;
+      &c);
+  uintptr_t base = 0;
+  size_t npages = 0;
+  for (uintptr_t from = 0; rt::policy::pagealloc::next_free_run(from, &base, &npages); from = base + npages * kPageSize) {
+    c.free_pages += npages;
+  }
+  c.mcaches = 1;  // the one shared by threads without a P (malloc.cc)
+  for (int32_t i = 0; i < gomaxprocs.load(); i++) {
+    MCache* mc = allp[i] != nullptr ? allp[i]->mcache : nullptr;
+    if (mc == nullptr) continue;
+    c.mcaches++;
+    c.free_pages += uint64_t(__builtin_popcountll(mc->pcache.free_bits));
+  }
+  return c;
 }
 
-TEST(MemStats, CountersAddUp) {
+// A census and a MemStats snapshot of the same moment: the background
+// scavenger may release pages in between, so both are taken until the
+// census is unchanged around the snapshot (it changes only while the
+// scavenger works through a backlog, a few steps).
+struct HeapView {
+  HeapCensus census;
+  rt::MemStats stats;
+};
+
+HeapView view_heap() {
+  HeapView v;
+  for (int attempt = 0; attempt < 1000; attempt++) {
+    v.census = take_census();
+    v.stats = rt::read_mem_stats();
+    if (take_census() == v.census) return v;
+  }
+  ADD_FAILURE() << "the heap kept changing under a single goroutine for 1000 censuses";
+  return v;
+}
+
+// Every MemStats figure that the heap's structures determine, checked
+// against the census; Sys and the *Sys metadata figures have no
+// independent count and are left out.
+void expect_stats_match_structures(const HeapView& v) {
+  const HeapCensus& c = v.census;
+  const rt::MemStats& st = v.stats;
+  EXPECT_EQ(st.HeapSys + st.StackSys, c.arena_pages * kPageSize);
+  EXPECT_EQ(st.HeapInuse, c.inuse_pages * kPageSize);
+  EXPECT_EQ(st.StackInuse, c.manual_pages * kPageSize);
+  EXPECT_EQ(st.HeapIdle, c.free_pages * kPageSize);
+  EXPECT_EQ(st.HeapReleased, c.released_pages * kPageSize);
+  EXPECT_EQ(st.MSpanInuse, c.spans * sizeof(MSpan));
+  EXPECT_EQ(st.MCacheInuse, c.mcaches * sizeof(rt::internal::MCache));
+  // The heap's own invariants: every page is in exactly one span or free,
+  // and only free pages are released.
+  EXPECT_EQ(c.arena_pages, c.inuse_pages + c.manual_pages + c.free_pages);
+  EXPECT_LE(c.released_pages, c.free_pages);
+}
+
+TEST(MemStats, MatchTheHeapsStructures) {
   rt::MemStats before = rt::read_mem_stats();
   std::mt19937_64 rng(7);
   std::vector<void*> objs;
   for (int i = 0; i < 200000; i++) objs.push_back(mallocgc(16 + rng() % 40000, true));
   for (size_t i = 0; i < objs.size(); i += 2) free_object(objs[i]);
-  rt::MemStats st = rt::read_mem_stats();
-  EXPECT_EQ(st.Mallocs - before.Mallocs, 200000u);
-  EXPECT_EQ(st.Frees - before.Frees, 100000u);
-  EXPECT_EQ(st.HeapObjects - before.HeapObjects, 100000u);
-  EXPECT_EQ(st.HeapSys, st.HeapInuse + st.HeapIdle);
-  EXPECT_LE(st.HeapReleased, st.HeapIdle);
-  EXPECT_EQ(st.Sys, st.HeapSys + st.StackSys + st.MSpanSys + st.MCacheSys + st.OtherSys);
-  EXPECT_GE(st.MSpanSys, st.MSpanInuse);
-  EXPECT_GE(st.MCacheSys, st.MCacheInuse);
-  EXPECT_GT(st.MCacheInuse, 0u);
-  SpanSums sums = sum_spans();
-  EXPECT_EQ(st.HeapInuse, sums.inuse_pages * kPageSize);
-  EXPECT_EQ(st.StackInuse, sums.manual_pages * kPageSize);
+  HeapView mid = view_heap();
+  EXPECT_EQ(mid.stats.Mallocs - before.Mallocs, 200000u);
+  EXPECT_EQ(mid.stats.Frees - before.Frees, 100000u);
+  EXPECT_EQ(mid.stats.HeapObjects - before.HeapObjects, 100000u);
+  expect_stats_match_structures(mid);
   // 100,000 live objects of 16..40000 bytes.
-  EXPECT_GT(st.HeapInuse, before.HeapInuse + 100000u * 16);
+  EXPECT_GT(mid.stats.HeapInuse, before.HeapInuse + 100000u * 16);
   for (size_t i = 1; i < objs.size(); i += 2) free_object(objs[i]);
-  rt::MemStats after = rt::read_mem_stats();
-  EXPECT_EQ(after.HeapObjects, before.HeapObjects);
-  EXPECT_EQ(after.HeapInuse, sum_spans().inuse_pages * kPageSize);
+  HeapView after = view_heap();
+  EXPECT_EQ(after.stats.HeapObjects, before.HeapObjects);
+  expect_stats_match_structures(after);
+  rt::free_os_memory();
+  HeapView released = view_heap();
+  EXPECT_GT(released.census.released_pages, 0u);
+  expect_stats_match_structures(released);
 }
 
 TEST(Malloc, ObjectsFreedByAnotherP) {
@@ -241,7 +306,7 @@ TEST(Malloc, ObjectsFreedByAnotherP) {
     for (void* p : b) free_object(p);
   }
   EXPECT_TRUE(ok.load());
-  EXPECT_EQ(rt::read_mem_stats().HeapInuse, sum_spans().inuse_pages * kPageSize);
+  expect_stats_match_structures(view_heap());
 }
 
 TEST(Malloc, LargeObjectJustOverTheSmallLimit) {
@@ -293,7 +358,10 @@ TEST(Scavenger, ReleasedPagesReadBackAsZero) {
   rt::free_os_memory();
   rt::MemStats st = rt::read_mem_stats();
   EXPECT_GE(st.HeapReleased, size);
-  EXPECT_EQ(st.HeapIdle, st.HeapSys - st.HeapInuse);
+  // Released means given back to the kernel: no page of it is resident.
+  std::vector<unsigned char> resident(size / size_t(getpagesize()));
+  ASSERT_EQ(mincore(p, size, resident.data()), 0) << strerror(errno);
+  EXPECT_EQ(std::count_if(resident.begin(), resident.end(), [](unsigned char r) { return (r & 1) != 0; }), 0);
   // First fit hands the same pages back; without zeroing by the
   // allocator (needzero = false) they must still read as zero.
   auto* q = static_cast<unsigned char*>(mallocgc(size, false, false));
@@ -365,7 +433,7 @@ TEST(Stacks, GoroutineStacksLiveInManualSpans) {
   EXPECT_EQ(object_base(addr(&local)), 0u);  // a stack is not a heap object
   rt::MemStats st = rt::read_mem_stats();
   EXPECT_GE(st.StackInuse, s->npages * kPageSize);
-  EXPECT_EQ(st.StackInuse, sum_spans().manual_pages * kPageSize);
+  EXPECT_EQ(st.StackInuse, view_heap().census.manual_pages * kPageSize);
 }
 
 }  // namespace

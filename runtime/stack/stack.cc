@@ -11,7 +11,10 @@
 //
 // Free stacks are linked through a word stored just below their top: the
 // top page of a stack that has run is committed anyway, and a fresh stack
-// is linked the same way, which commits only that one page.
+// is linked the same way, which commits only that one page. The canary of
+// every stack but the first of its span sits in the canary slot at the top
+// of the region below (stack.h), a page the link commits anyway, so a
+// parked goroutine costs one committed page of stack, not two.
 // Invariants: every stack on a free list or in a cache has an intact canary
 // (or a guard page) and belongs to exactly one list; a span is on its
 // pool's list iff its manualFreeList is not empty.
@@ -50,19 +53,33 @@ int order_of(size_t size) {
 
 size_t order_size(int order) { return kStackMinSize << order; }
 
+// A stack region is recorded by its base address with two flag bits (the
+// base is page-aligned): guarded (guard page at the base) and canary below
+// (its canary is in the slot at the top of the region below).
+constexpr uintptr_t kGuardedBit = 1;
+constexpr uintptr_t kCanaryBelowBit = 2;
+
+uintptr_t region_base(uintptr_t encoded) { return encoded & ~(kGuardedBit | kCanaryBelowBit); }
+
 Stack make_stack(uintptr_t encoded, size_t size) {
   Stack s;
-  s.base = encoded & ~uintptr_t(1);
-  s.guarded = (encoded & 1) != 0;
-  s.hi = s.base + size;
-  s.lo = s.base + (s.guarded ? kStackGuardSize : kStackCanaryArea);
+  s.base = region_base(encoded);
+  s.guarded = (encoded & kGuardedBit) != 0;
+  s.hi = s.base + size - kStackCanaryArea;
+  if (s.guarded) {
+    s.lo = s.base + kStackGuardSize;
+  } else {
+    s.lo = (encoded & kCanaryBelowBit) != 0 ? s.base : s.base + kStackCanaryArea;
+  }
   return s;
 }
 
-uintptr_t encode(const Stack& s) { return s.base | (s.guarded ? 1 : 0); }
+uintptr_t encode(const Stack& s) {
+  return s.base | (s.guarded ? kGuardedBit : 0) | (!s.guarded && s.lo == s.base ? kCanaryBelowBit : 0);
+}
 
 FreeStack* free_node(uintptr_t encoded, size_t size) {
-  return reinterpret_cast<FreeStack*>((encoded & ~uintptr_t(1)) + size - sizeof(FreeStack) - 8);
+  return reinterpret_cast<FreeStack*>(region_base(encoded) + size - kStackCanaryArea - sizeof(FreeStack) - 8);
 }
 
 [[noreturn]] void stack_oom(size_t size) {
@@ -72,14 +89,17 @@ FreeStack* free_node(uintptr_t encoded, size_t size) {
 }
 
 // Prepares the low end of a stack fresh from the OS: a guard page while the
-// budget lasts, a canary otherwise.
-uintptr_t init_stack_region(uintptr_t base) {
+// budget lasts, a canary otherwise: in the canary slot of the region below
+// when there is one in the same span (first_in_span false), else at the
+// base of its own region.
+uintptr_t init_stack_region(uintptr_t base, bool first_in_span) {
   if (guarded_count.fetch_add(1, std::memory_order_relaxed) < guard_budget) {
-    if (mprotect(reinterpret_cast<void*>(base), kStackGuardSize, PROT_NONE) == 0) return base | 1;
+    if (mprotect(reinterpret_cast<void*>(base), kStackGuardSize, PROT_NONE) == 0) return base | kGuardedBit;
   }
   guarded_count.fetch_sub(1, std::memory_order_relaxed);
-  *reinterpret_cast<uint64_t*>(base) = kStackCanary;
-  return base;
+  uintptr_t canary = first_in_span ? base : base - kStackCanaryArea;
+  *reinterpret_cast<uint64_t*>(canary) = kStackCanary;
+  return first_in_span ? base : base | kCanaryBelowBit;
 }
 
 // Stacks per pool span: 1 MiB worth, at least 4.
@@ -96,8 +116,8 @@ MSpan* stack_span(uintptr_t base) {
 // Makes a guarded stack's guard page ordinary memory again before its
 // pages go back to the heap.
 void unguard(uintptr_t encoded) {
-  if ((encoded & 1) == 0) return;
-  if (mprotect(reinterpret_cast<void*>(encoded & ~uintptr_t(1)), kStackGuardSize, PROT_READ | PROT_WRITE) != 0) {
+  if ((encoded & kGuardedBit) == 0) return;
+  if (mprotect(reinterpret_cast<void*>(region_base(encoded)), kStackGuardSize, PROT_READ | PROT_WRITE) != 0) {
     throw_fatal("stackfree: cannot unprotect a guard page");
   }
   guarded_count.fetch_sub(1, std::memory_order_relaxed);
@@ -114,7 +134,7 @@ uintptr_t pool_pop(int order) {
     s = mheap_alloc(n * size / kPageSize, SpanState::kManual, 0);
     if (s == nullptr) stack_oom(size);
     for (size_t i = n; i-- > 0;) {
-      uintptr_t enc = init_stack_region(s->startAddr + i * size);
+      uintptr_t enc = init_stack_region(s->startAddr + i * size, i == 0);
       free_node(enc, size)->next_encoded = s->manualFreeList;
       s->manualFreeList = enc;
     }
@@ -153,7 +173,7 @@ Stack large_alloc(size_t size) {
   size = (size + kPageSize - 1) & ~(kPageSize - 1);
   MSpan* s = mheap_alloc(size / kPageSize, SpanState::kManual, 0);
   if (s == nullptr) stack_oom(size);
-  return make_stack(init_stack_region(s->startAddr), size);
+  return make_stack(init_stack_region(s->startAddr, true), size);
 }
 
 }  // namespace

@@ -13,12 +13,22 @@
 // only when the goroutine's frames reach them.
 //
 // Overflow never corrupts silently. Every stack carries a canary word just
-// above its low end, checked whenever its goroutine is switched out; and
+// below its lowest usable address, checked whenever its goroutine is
+// switched out; and
 // the first `stackguard` stacks (GODEBUG stackguard=N, default 16384) also
 // get a PROT_NONE guard page below the canary, which the SIGSEGV handler
 // recognises. The guard-page count is bounded because each guard splits a
 // mapping and Linux caps a process at vm.max_map_count (65530) mappings;
 // stacks beyond the budget rely on the canary alone.
+//
+// Layout of a stack region [base, base + size): the guard page or canary
+// at the bottom, the usable stack [lo, hi), and a canary slot of
+// kStackCanaryArea bytes at the top that holds the canary of the region
+// just above it in the same span. Only the first stack of a span keeps its
+// canary at its own base. The top page of every region is committed
+// anyway (the free-list link lives there; frames start there), so a parked
+// goroutine whose frames fit in one page commits one page of stack rather
+// than a top page and a canary page.
 //
 // A goroutine receives its stack when it first runs, not when it is
 // created, and returns it when it exits: a million goroutines spawned
@@ -34,10 +44,10 @@ struct P;
 
 struct Stack {
   uintptr_t lo = 0;    // lowest usable address (above guard page or canary)
-  uintptr_t hi = 0;    // one past the highest address
+  uintptr_t hi = 0;    // one past the highest usable address (the canary slot above is not ours)
   uintptr_t base = 0;  // start of the whole region including the guard page
   bool guarded = false;
-  size_t size() const { return hi - base; }
+  size_t size() const;  // of the whole region
 };
 
 constexpr uint64_t kStackCanary = 0x5ac0ffee5afe57acULL;
@@ -64,9 +74,15 @@ void stackfree(P* p, const Stack& s);
 // Returns all of p's cached stacks to the global pool (P destroyed).
 void stackcache_clear(P* p);
 
+inline size_t Stack::size() const { return hi + kStackCanaryArea - base; }
+
+// Where an unguarded stack's canary lives: just below lo, in its own
+// region's base or in the canary slot of the region below.
+inline uintptr_t stack_canary_addr(const Stack& s) { return s.lo - kStackCanaryArea; }
+
 // Guarded stacks need no canary: the guard page catches the overflow.
 inline bool stack_canary_ok(const Stack& s) {
-  return s.guarded || *reinterpret_cast<const uint64_t*>(s.base) == kStackCanary;
+  return s.guarded || *reinterpret_cast<const uint64_t*>(stack_canary_addr(s)) == kStackCanary;
 }
 
 }  // namespace rt::internal
