@@ -178,7 +178,7 @@ SudoG* WaitQ::dequeue() {
 // ---- Sudog cache (per P, then a central list) ----------------------------------
 
 namespace {
-Lock central_sudog_lock;
+Lock central_sudog_lock{LockRank::kSudog};
 SudoG* central_sudogs = nullptr;
 }  // namespace
 

@@ -51,7 +51,7 @@ struct HChan {
   uint32_t recvx = 0;
   WaitQ recvq;
   WaitQ sendq;
-  SpinLock lock;  // critical sections are short and never block
+  SpinLock lock{LockRank::kHchan};  // critical sections are short and never block
   std::atomic<int64_t> refs{1};  // handles alive (rt::Chan copies)
 
   void* slot(uint32_t i) const { return buf + size_t(i) * type->size; }

@@ -24,6 +24,50 @@ size_t count_bits(const uint8_t* bits, size_t n) {
   throw_fatal(buf);
 }
 
+// Debug-build checks (--config=dbg); they compile to nothing otherwise.
+
+// A span in no mcache: allocCount is the number of allocated objects.
+void check_alloc_count(const MSpan* s) {
+#ifdef RT_DEBUG
+  if (s->allocCount != count_bits(s->allocBits, s->nelems)) {
+    char buf[128];
+    snprintf(buf, sizeof buf, "mcentral: span %#lx has allocCount %u but %zu allocated objects",
+             static_cast<unsigned long>(s->startAddr), unsigned(s->allocCount), count_bits(s->allocBits, s->nelems));
+    throw_fatal(buf);
+  }
+#else
+  (void)s;
+#endif
+}
+
+// Both lists, the caller holding c's lock: each span is on the list its
+// fill says (partial: some objects free; full: none), of c's class, in use,
+// in no mcache, with a true allocCount; the counts match the links.
+void check_lists(const MCentral* c) {
+#ifdef RT_DEBUG
+  c->lock.assert_held();
+  for (const SpanList* list : {&c->partial, &c->full}) {
+    bool full = list == &c->full;
+    size_t n = 0;
+    for (const MSpan* s = list->first; s != nullptr; s = s->next, n++) {
+      if (s->list != list || (s->next != nullptr && s->next->prev != s)) throw_fatal("mcentral: broken span list links");
+      if (s->spanclass != c->spanclass || s->state.load(std::memory_order_relaxed) != SpanState::kInUse) {
+        throw_fatal("mcentral: span of another class or state on the list");
+      }
+      if (s->incache) throw_fatal("mcentral: span held by an mcache is on a list");
+      if ((s->allocCount == s->nelems) != full || s->allocCount == 0) {
+        throw_fatal(full ? "mcentral: span with free objects on the full list"
+                         : "mcentral: full or empty span on the partial list");
+      }
+      check_alloc_count(s);
+    }
+    if (n != list->count) throw_fatal("mcentral: span list count does not match its links");
+  }
+#else
+  (void)c;
+#endif
+}
+
 }  // namespace
 
 MSpan* MCentral::cache_span() {
@@ -31,6 +75,8 @@ MSpan* MCentral::cache_span() {
   MSpan* s = partial.first;
   if (s != nullptr) {
     partial.remove(s);
+    check_alloc_count(s);
+    check_lists(this);
   } else {
     lock.unlock();
     uint8_t sizeclass = span_class_size(spanclass);
@@ -71,6 +117,7 @@ void MCentral::uncache_span(MSpan* s) {
   } else {
     partial.push(s);
   }
+  check_lists(this);
   lock.unlock();
 }
 
@@ -98,6 +145,7 @@ void MCentral::free_object(MSpan* s, size_t index) {
     partial.push(s);
   }
   s->allocCount--;
+  check_alloc_count(s);
   if (s->allocCount == 0) {
     partial.remove(s);
     lock.unlock();

@@ -13,6 +13,12 @@
 // applies them, like a sweep: allocBits becomes "allocated before or by the
 // mcache, minus the frees", freeindex returns to 0, and the span goes to
 // partial, to full, or (no object left) back to the heap.
+//
+// The debug build (--config=dbg) checks, under the lock, after each change:
+// every span on partial has free objects and is not empty, every span on
+// full has none, each is of this class, in use, in no mcache, its
+// allocCount is the popcount of its allocBits, and the lists' counts match
+// their links.
 #pragma once
 
 #include "runtime/mem/mspan.h"
@@ -21,7 +27,7 @@
 namespace rt::internal {
 
 struct MCentral {
-  Lock lock;
+  Lock lock{LockRank::kMcentral};
   SpanClass spanclass = 0;
   SpanList partial;
   SpanList full;
