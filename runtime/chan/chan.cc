@@ -67,13 +67,18 @@ __attribute__((always_inline)) inline bool park_on(HChan* c, WaitQ* q, void* ep,
   return mysg->success;
 }
 
+// full and empty run without the lock (Go's chan.go): relaxed loads of
+// fields that others write under it. A stale answer is harmless: the
+// caller acts on it only when the channel is also seen open, and an
+// operation that could have proceeded "at the same time" is linearised
+// just before it.
 bool full(const HChan* c) {
-  if (c->dataqsiz == 0) return c->recvq.first == nullptr;
-  return c->qcount == c->dataqsiz;
+  if (c->dataqsiz == 0) return c->recvq.empty_unlocked();
+  return __atomic_load_n(&c->qcount, __ATOMIC_RELAXED) == c->dataqsiz;
 }
 
 bool empty(const HChan* c) {
-  if (c->dataqsiz == 0) return c->sendq.first == nullptr;
+  if (c->dataqsiz == 0) return c->sendq.empty_unlocked();
   return __atomic_load_n(&c->qcount, __ATOMIC_RELAXED) == 0;
 }
 
@@ -138,7 +143,7 @@ void WaitQ::enqueue(SudoG* sg) {
   if (last != nullptr)
     last->next = sg;
   else
-    first = sg;
+    set_first(sg);
   last = sg;
 }
 
@@ -146,7 +151,7 @@ void WaitQ::remove(SudoG* sg) {
   if (sg->prev != nullptr)
     sg->prev->next = sg->next;
   else if (first == sg)
-    first = sg->next;
+    set_first(sg->next);
   else
     return;  // not queued (already dequeued)
   if (sg->next != nullptr)
@@ -156,29 +161,10 @@ void WaitQ::remove(SudoG* sg) {
   sg->next = sg->prev = nullptr;
 }
 
-SudoG* WaitQ::dequeue() {
-  for (;;) {
-    SudoG* sg = first;
-    if (sg == nullptr) return nullptr;
-    first = sg->next;
-    if (first == nullptr)
-      last = nullptr;
-    else
-      first->prev = nullptr;
-    sg->next = sg->prev = nullptr;
-    // A select waits on several channels: only the first to claim it wins.
-    if (sg->is_select) {
-      uint32_t expected = 0;
-      if (!sg->g->select_done.compare_exchange_strong(expected, 1)) continue;
-    }
-    return sg;
-  }
-}
-
 // ---- Sudog cache (per P, then a central list) ----------------------------------
 
 namespace {
-Lock central_sudog_lock;
+Lock central_sudog_lock{LockRank::kSudog};
 SudoG* central_sudogs = nullptr;
 }  // namespace
 

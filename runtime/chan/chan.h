@@ -31,17 +31,46 @@ namespace rt::internal {
 
 
 
+// A FIFO of sudogs, changed only under the channel lock. `first` is also
+// read without the lock by the fast paths of non-blocking operations
+// (full/empty in chan.cc), as Go reads it: every store to it is a relaxed
+// atomic store (set_first) and those reads are relaxed atomic loads (plain
+// moves on x86-64); reads under the lock need nothing.
 struct WaitQ {
   SudoG* first = nullptr;
   SudoG* last = nullptr;
+  void set_first(SudoG* sg) { __atomic_store_n(&first, sg, __ATOMIC_RELAXED); }
+  bool empty_unlocked() const { return __atomic_load_n(&first, __ATOMIC_RELAXED) == nullptr; }
   void enqueue(SudoG* sg);
   // Removes and returns the first waiter that can still be woken: a
   // select's sudog is skipped if another case of that select already won.
-  SudoG* dequeue();
+  // Always inlined: it is on every hand-off, and GCC prices the atomic
+  // store in set_first high enough to stop inlining it into chansend and
+  // chanrecv (the ping-pong round trip then pays a call).
+  __attribute__((always_inline)) SudoG* dequeue() {
+    for (;;) {
+      SudoG* sg = first;
+      if (sg == nullptr) return nullptr;
+      set_first(sg->next);
+      if (first == nullptr)
+        last = nullptr;
+      else
+        first->prev = nullptr;
+      sg->next = sg->prev = nullptr;
+      // A select waits on several channels: only the first to claim it wins.
+      if (sg->is_select) {
+        uint32_t expected = 0;
+        if (!sg->g->select_done.compare_exchange_strong(expected, 1)) continue;
+      }
+      return sg;
+    }
+  }
   void remove(SudoG* sg);
 };
 
 struct HChan {
+  // Written under the lock with relaxed atomic stores (buf_put/buf_take),
+  // read without it by the fast paths and len() with relaxed atomic loads.
   uint32_t qcount = 0;
   uint32_t dataqsiz = 0;
   unsigned char* buf = nullptr;
@@ -51,7 +80,7 @@ struct HChan {
   uint32_t recvx = 0;
   WaitQ recvq;
   WaitQ sendq;
-  SpinLock lock;  // critical sections are short and never block
+  SpinLock lock{LockRank::kHchan};  // critical sections are short and never block
   std::atomic<int64_t> refs{1};  // handles alive (rt::Chan copies)
 
   void* slot(uint32_t i) const { return buf + size_t(i) * type->size; }

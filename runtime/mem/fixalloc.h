@@ -75,7 +75,7 @@ class FixAlloc {
     sys_ += kChunk;
   }
 
-  Lock lock_;
+  Lock lock_{LockRank::kFixalloc};
   FreeNode* free_ = nullptr;
   char* chunk_ = nullptr;
   size_t chunk_left_ = 0;

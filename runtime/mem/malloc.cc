@@ -17,7 +17,7 @@ namespace {
 
 // The mcache of threads that hold no P (Go's mcache0 plays this role only
 // during bootstrap; here any such thread may allocate, one at a time).
-Lock nop_lock;
+Lock nop_lock{LockRank::kNopMcache};
 MCache* nop_mcache = nullptr;
 
 [[noreturn]] void out_of_memory(size_t size) {

@@ -425,6 +425,23 @@ TEST(MallocDeath, FreeOfInteriorPointer) {
 
 namespace {
 
+TEST(MallocDeath, LostAllocCountUpdateIsCaughtInDebugBuild) {
+#ifndef RT_DEBUG
+  GTEST_SKIP() << "the allocator's debug checks run in --config=dbg only";
+#endif
+  EXPECT_EXIT(
+      {
+        void* first = mallocgc(64, false);
+        MSpan* s = span_of(addr(first));
+        // Fill the span so that the mcache moves on and hands s back.
+        for (size_t i = 0; i <= s->nelems && span_of(addr(mallocgc(64, false))) == s; i++) {
+        }
+        s->allocCount++;  // an update no object accounts for
+        free_object(first);
+      },
+      testing::ExitedWithCode(2), "fatal error: mcentral: span 0x[0-9a-f]+ has allocCount [0-9]+ but [0-9]+ allocated objects");
+}
+
 TEST(Stacks, GoroutineStacksLiveInManualSpans) {
   int local = 0;
   MSpan* s = span_of(addr(&local));

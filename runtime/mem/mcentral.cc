@@ -14,7 +14,8 @@ namespace {
 
 size_t count_bits(const uint8_t* bits, size_t n) {
   size_t c = 0;
-  for (size_t i = 0; i < n; i++) c += MSpan::bit(bits, i);
+  for (size_t i = 0; i < n / 8; i++) c += size_t(__builtin_popcount(bits[i]));
+  if (n % 8 != 0) c += size_t(__builtin_popcount(bits[n / 8] & ((1u << (n % 8)) - 1)));
   return c;
 }
 
@@ -24,6 +25,71 @@ size_t count_bits(const uint8_t* bits, size_t n) {
   throw_fatal(buf);
 }
 
+// Debug-build checks (--config=dbg); they compile to nothing otherwise.
+
+// A span in no mcache: allocCount is the number of allocated objects.
+void check_alloc_count(const MSpan* s) {
+#ifdef RT_DEBUG
+  if (s->allocCount != count_bits(s->allocBits, s->nelems)) {
+    char buf[128];
+    snprintf(buf, sizeof buf, "mcentral: span %#lx has allocCount %u but %zu allocated objects",
+             static_cast<unsigned long>(s->startAddr), unsigned(s->allocCount), count_bits(s->allocBits, s->nelems));
+    throw_fatal(buf);
+  }
+#else
+  (void)s;
+#endif
+}
+
+#ifdef RT_DEBUG
+// Span s, on one of c's lists: linked into it both ways, of c's class, in
+// use, in no mcache, on the list its fill says (partial: some objects
+// free; full: none), with a true allocCount.
+void check_listed_span(const MCentral* c, const MSpan* s) {
+  const SpanList* list = s->list;
+  if (list != &c->partial && list != &c->full) throw_fatal("mcentral: span on a list of another mcentral");
+  if ((s->prev == nullptr ? list->first != s : s->prev->next != s) || (s->next != nullptr && s->next->prev != s)) {
+    throw_fatal("mcentral: broken span list links");
+  }
+  if (s->spanclass != c->spanclass || s->state.load(std::memory_order_relaxed) != SpanState::kInUse) {
+    throw_fatal("mcentral: span of another class or state on the list");
+  }
+  if (s->incache) throw_fatal("mcentral: span held by an mcache is on a list");
+  bool full = list == &c->full;
+  if ((s->allocCount == s->nelems) != full || s->allocCount == 0) {
+    throw_fatal(full ? "mcentral: span with free objects on the full list"
+                     : "mcentral: full or empty span on the partial list");
+  }
+  check_alloc_count(s);
+}
+#endif
+
+// After a change to c's lists that involved span s (the caller holds c's
+// lock): s, if listed, and its neighbours are checked at once; both whole
+// lists (each span, and the counts against the links) once every
+// partial.count + full.count changes, which keeps the cost per change
+// constant however long the lists grow.
+void check_lists(MCentral* c, const MSpan* s) {
+#ifdef RT_DEBUG
+  c->lock.assert_held();
+  if (s->list != nullptr) {
+    check_listed_span(c, s);
+    if (s->prev != nullptr) check_listed_span(c, s->prev);
+    if (s->next != nullptr) check_listed_span(c, s->next);
+  }
+  if (++c->changes_since_check < c->partial.count + c->full.count) return;
+  c->changes_since_check = 0;
+  for (const SpanList* list : {&c->partial, &c->full}) {
+    size_t n = 0;
+    for (const MSpan* x = list->first; x != nullptr; x = x->next, n++) check_listed_span(c, x);
+    if (n != list->count) throw_fatal("mcentral: span list count does not match its links");
+  }
+#else
+  (void)c;
+  (void)s;
+#endif
+}
+
 }  // namespace
 
 MSpan* MCentral::cache_span() {
@@ -31,6 +97,8 @@ MSpan* MCentral::cache_span() {
   MSpan* s = partial.first;
   if (s != nullptr) {
     partial.remove(s);
+    check_alloc_count(s);
+    check_lists(this, s);
   } else {
     lock.unlock();
     uint8_t sizeclass = span_class_size(spanclass);
@@ -71,6 +139,7 @@ void MCentral::uncache_span(MSpan* s) {
   } else {
     partial.push(s);
   }
+  check_lists(this, s);
   lock.unlock();
 }
 
@@ -98,12 +167,14 @@ void MCentral::free_object(MSpan* s, size_t index) {
     partial.push(s);
   }
   s->allocCount--;
+  check_alloc_count(s);
   if (s->allocCount == 0) {
     partial.remove(s);
     lock.unlock();
     mheap_free(s);
     return;
   }
+  check_lists(this, s);
   lock.unlock();
 }
 

@@ -13,6 +13,13 @@
 // applies them, like a sweep: allocBits becomes "allocated before or by the
 // mcache, minus the frees", freeindex returns to 0, and the span goes to
 // partial, to full, or (no object left) back to the heap.
+//
+// The debug build (--config=dbg) checks, under the lock: every span on
+// partial has free objects and is not empty, every span on full has none,
+// each is of this class, in use, in no mcache, its allocCount is the
+// popcount of its allocBits, and the lists' counts match their links (the
+// span that changed and its neighbours at each change, whole lists at a
+// constant cost per change), and every explicit free keeps allocCount true.
 #pragma once
 
 #include "runtime/mem/mspan.h"
@@ -21,10 +28,13 @@
 namespace rt::internal {
 
 struct MCentral {
-  Lock lock;
+  Lock lock{LockRank::kMcentral};
   SpanClass spanclass = 0;
   SpanList partial;
   SpanList full;
+#ifdef RT_DEBUG
+  size_t changes_since_check = 0;  // the debug build's list checks (mcentral.cc)
+#endif
 
   // A span with a free object, taken off the lists for an mcache; nullptr
   // when the heap cannot grow.

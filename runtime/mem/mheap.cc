@@ -13,7 +13,7 @@
 
 namespace rt::internal {
 
-Lock heap_lock;
+Lock heap_lock{LockRank::kMheap};
 HeapCounters heap_counters;
 FixAlloc<MSpan> span_alloc;
 
@@ -81,6 +81,7 @@ void register_arena(uintptr_t base) {
 // (heap_lock held). First returns memory to the OS if the growth would
 // push the retained heap past the memory limit.
 bool grow(size_t npages) {
+  heap_lock.assert_held();
   size_t bytes = (npages * kPageSize + kArenaBytes - 1) & ~(kArenaBytes - 1);
   if (bytes < npages * kPageSize) return false;
   uint64_t retained = heap_retained_bytes();

@@ -122,6 +122,7 @@ uint64_t parse_memory_limit(const char* s) {
 }  // namespace
 
 size_t scavenge_locked(size_t npages) {
+  heap_lock.assert_held();
   size_t released = 0;
   uintptr_t start = scav_cursor;
   uintptr_t addr = start;

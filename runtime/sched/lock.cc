@@ -56,6 +56,9 @@ inline void procyield(int n) {
 bool Lock::try_lock() {
   uint32_t expected = 0;
   if (state_.compare_exchange_strong(expected, 1, std::memory_order_acquire)) {
+#ifdef RT_DEBUG
+    lock_rank_acquire(this, rank_);
+#endif
     if (M* mp = getm()) mp->locks++;
     return true;
   }

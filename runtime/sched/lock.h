@@ -8,6 +8,9 @@
 // Holding a Lock raises m->locks, which marks the M as not preemptible:
 // an asynchronous preemption must never stop a goroutine that holds one.
 //
+// Every Lock and SpinLock has a rank (lockrank.h), checked in the debug
+// build.
+//
 // A Note is a one-shot event: one M sleeps on it, another wakes it exactly
 // once, and it must be cleared before reuse. Idle Ms park on their note;
 // stop-the-world waits on one.
@@ -16,14 +19,29 @@
 #include <atomic>
 #include <cstdint>
 
+#include "runtime/sched/lockrank.h"
+
 namespace rt::internal {
 
 class Lock {
  public:
+  constexpr explicit Lock(LockRank rank) {
+#ifdef RT_DEBUG
+    rank_ = rank;
+#else
+    (void)rank;
+#endif
+  }
   // Inline fast paths, defined in runtime2.h (they count m->locks).
   inline void lock();
   inline void unlock();
   bool try_lock();
+  // Fatal unless the current M holds this lock (debug build; free otherwise).
+  void assert_held() const {
+#ifdef RT_DEBUG
+    lock_rank_assert_held(this, rank_);
+#endif
+  }
 
  private:
   void lock_slow(uint32_t displaced);
@@ -31,6 +49,9 @@ class Lock {
 
   // 0 unlocked, 1 locked, 2 locked and some M may be sleeping in futex.
   std::atomic<uint32_t> state_{0};
+#ifdef RT_DEBUG
+  LockRank rank_;
+#endif
 };
 
 // A test-and-set lock whose unlock is a plain store: one atomic operation
@@ -40,6 +61,13 @@ class Lock {
 // (channel state). Holding one raises m->locks like a Lock.
 class SpinLock {
  public:
+  constexpr explicit SpinLock(LockRank rank) {
+#ifdef RT_DEBUG
+    rank_ = rank;
+#else
+    (void)rank;
+#endif
+  }
   // Inline fast paths, defined in runtime2.h.
   inline void lock();
   inline void unlock();
@@ -47,6 +75,9 @@ class SpinLock {
  private:
   void lock_slow();
   std::atomic<uint32_t> state_{0};
+#ifdef RT_DEBUG
+  LockRank rank_;
+#endif
 };
 
 class LockGuard {

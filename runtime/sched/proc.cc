@@ -76,7 +76,7 @@ FixAlloc<P> palloc;
 constexpr size_t kMaxAllgs = size_t(1) << 26;
 G** allgs = nullptr;
 std::atomic<size_t> allglen{0};
-Lock allglock;
+Lock allglock{LockRank::kAllg};
 
 M m0;
 G g0_main;
@@ -179,6 +179,7 @@ void for_each_g(void (*fn)(G*, void*), void* arg) {
 // ---- P and M lists (sched.lock held) -------------------------------------
 
 static void pidleput(P* p) {
+  sched.lock.assert_held();
   if (!policy::runq::empty(p)) throw_fatal("pidleput: P has non-empty run queue");
   p->link = sched.pidle;
   sched.pidle = p;
@@ -186,6 +187,7 @@ static void pidleput(P* p) {
 }
 
 static P* pidleget() {
+  sched.lock.assert_held();
   P* p = sched.pidle;
   if (p != nullptr) {
     sched.pidle = p->link;
@@ -197,6 +199,7 @@ static P* pidleget() {
 static void checkdead();
 
 static void mput(M* mp) {
+  sched.lock.assert_held();
   mp->schedlink = sched.midle;
   sched.midle = mp;
   sched.nmidle++;
@@ -204,6 +207,7 @@ static void mput(M* mp) {
 }
 
 static M* mget() {
+  sched.lock.assert_held();
   M* mp = sched.midle;
   if (mp != nullptr) {
     sched.midle = mp->schedlink;
@@ -215,6 +219,7 @@ static M* mget() {
 // ---- Global run queue (sched.lock held) ----------------------------------
 
 void globrunqput(G* gp) {
+  sched.lock.assert_held();
   gp->schedlink = nullptr;
   if (sched.runqtail != nullptr)
     sched.runqtail->schedlink = gp;
@@ -225,6 +230,7 @@ void globrunqput(G* gp) {
 }
 
 void globrunqputbatch(G* head, G* tail, int32_t n) {
+  sched.lock.assert_held();
   tail->schedlink = nullptr;
   if (sched.runqtail != nullptr)
     sched.runqtail->schedlink = head;
@@ -246,6 +252,7 @@ static G* globrunqpop() {
 // moves up to max-1 more (at most half of p's local capacity) onto p's own
 // queue. max == 0 means no limit beyond the fair share.
 G* globrunqget(P* p, int32_t max) {
+  sched.lock.assert_held();
   if (sched.runqsize == 0) return nullptr;
   int32_t n = sched.runqsize / gomaxprocs.load(std::memory_order_relaxed) + 1;
   if (n > sched.runqsize) n = sched.runqsize;
@@ -968,6 +975,7 @@ top:
 
 // Called with sched.lock held whenever an M goes idle.
 static void checkdead() {
+  sched.lock.assert_held();
   int64_t run = sched.mnext - sched.nmidle - sched.nmidlelocked - sched.nmsys - sched.nmfreed;
   if (run > 0) return;
   if (run < 0) {

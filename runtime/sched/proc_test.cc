@@ -597,24 +597,70 @@ TEST(SchedDeath, DeadlockIsReported) {
       testing::ExitedWithCode(2), "fatal error: all goroutines are asleep - deadlock!(.|\n)*goroutine 1 \\[semacquire\\]");
 }
 
+// Frames the dumps below must name. noinline keeps each a frame of its own.
+// The throws are unconditional: GCC moves a conditional throw into a
+// function's .cold fragment, whose first instructions GCC 12 under LTO
+// sometimes leaves without a line-table row (they then read as the line
+// before them, in whatever function precedes the fragment).
+[[noreturn]] __attribute__((noinline)) void panics_in_goroutine() { throw rt::Panic("boom"); }
+[[noreturn]] __attribute__((noinline)) void throws_out_of_range() { throw std::out_of_range("index 7"); }
+int* volatile null_pointer = nullptr;
+__attribute__((noinline)) void faults_on_null() { *null_pointer = 1; }
+
+// A frame as the dump prints it: "function(...)" then "\tfile:line +0xoff".
+#define FRAME(fn, file) "[^\n]*" fn "\\(\\.\\.\\.\\)\n\t" file ":[0-9]+ \\+0x[0-9a-f]+\n"
+
 TEST(SchedDeath, UncaughtPanicInGoroutine) {
+  // The throw site is the first frame: the uncaught exception is reported
+  // before anything unwinds.
   EXPECT_EXIT(
       {
-        rt::go([] { throw rt::Panic("boom"); });
+        rt::go([] { panics_in_goroutine(); });
         std::atomic<uint32_t> never{0};
         rt::semacquire(&never);
       },
-      testing::ExitedWithCode(2), "panic: boom\n\ngoroutine [0-9]+ \\[running\\]:");
+      testing::ExitedWithCode(2),
+      "panic: boom\n\ngoroutine [0-9]+ \\[running\\]:\n" FRAME("panics_in_goroutine", "runtime/sched/proc_test.cc")
+      "(.|\n)*rt::internal::goroutine_main");
 }
 
 TEST(SchedDeath, UncaughtStdException) {
   EXPECT_EXIT(
       {
-        rt::go([] { throw std::out_of_range("index 7"); });
+        rt::go([] { throws_out_of_range(); });
         std::atomic<uint32_t> never{0};
         rt::semacquire(&never);
       },
-      testing::ExitedWithCode(2), "panic: std::out_of_range: index 7");
+      testing::ExitedWithCode(2),
+      "panic: std::out_of_range: index 7\n\ngoroutine [0-9]+ \\[running\\]:\n"
+      FRAME("throws_out_of_range", "runtime/sched/proc_test.cc"));
+}
+
+TEST(SchedDeath, FatalSignalDumpStartsAtTheFault) {
+  EXPECT_EXIT(
+      {
+        rt::go([] { faults_on_null(); });
+        std::atomic<uint32_t> never{0};
+        rt::semacquire(&never);
+      },
+      testing::ExitedWithCode(2),
+      "fatal error: unexpected signal during execution\n"
+      "\\[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x[0-9a-f]+\\]\n\n"
+      "goroutine [0-9]+ \\[running\\]:\n" FRAME("faults_on_null", "runtime/sched/proc_test.cc"));
+}
+
+TEST(SchedDeath, ParkedGoroutinesAreSymbolized) {
+  // Every goroutine of a deadlock is parked: their frames come from the
+  // frame-pointer chain saved by mcall, named with file and line.
+  EXPECT_EXIT(
+      {
+        std::atomic<uint32_t> never{0};
+        rt::semacquire(&never);
+      },
+      testing::ExitedWithCode(2),
+      "fatal error: all goroutines are asleep - deadlock!\n\ngoroutine 1 \\[semacquire\\]:\n"
+      "(.|\n)*" FRAME("rt::internal::semacquire[a-z_]*", "runtime/sync/sema.cc")
+      "(.|\n)*runtime/sched/proc_test.cc:[0-9]+");
 }
 
 __attribute__((noinline)) int recurse(int depth) {

@@ -140,6 +140,10 @@ struct M {
   pid_t procid = 0;
   void* altstack = nullptr;
   void (*mcall_fn)(G*) = nullptr;  // g0 function of the pending mcall (ASan builds)
+#ifdef RT_DEBUG
+  HeldLock locks_held[kMaxLocksHeld];  // lock ranks (lockrank.h)
+  int nlocks_held = 0;
+#endif
   // Passed to park_m by gopark.
   bool (*waitunlockf)(G*, void*) = nullptr;
   void* waitlock = nullptr;
@@ -188,14 +192,14 @@ struct P {
   // guards the heap and every timer in it; num_timers and timer0_when
   // mirror it for lock-free checks (timer0_when is 0 when the heap is
   // empty). Timers move with their P when procresize destroys it.
-  Lock timers_lock;
+  Lock timers_lock{LockRank::kTimers};
   MetaVector<TimerHeapEntry> timers;
   std::atomic<int32_t> num_timers{0};
   std::atomic<int64_t> timer0_when{0};
 };
 
 struct Sched {
-  Lock lock;
+  Lock lock{LockRank::kSched};
   M* midle = nullptr;
   int32_t nmidle = 0;
   int32_t nmidlelocked = 0;  // locked Ms waiting for their G
@@ -212,7 +216,7 @@ struct Sched {
   G* runqtail = nullptr;
   int32_t runqsize = 0;
 
-  Lock gflock;
+  Lock gflock{LockRank::kGfree};
   G* gfree = nullptr;
   int32_t ngfree = 0;
 
@@ -345,23 +349,35 @@ void schedtrace(bool detailed);
 // ---- Lock fast paths (declared in lock.h) ----------------------------------
 
 inline void Lock::lock() {
+#ifdef RT_DEBUG
+  lock_rank_acquire(this, rank_);
+#endif
   if (M* mp = getm()) mp->locks++;
   uint32_t v = state_.exchange(1, std::memory_order_acquire);
   if (__builtin_expect(v != 0, 0)) lock_slow(v);
 }
 
 inline void SpinLock::lock() {
+#ifdef RT_DEBUG
+  lock_rank_acquire(this, rank_);
+#endif
   if (M* mp = getm()) mp->locks++;
   if (__builtin_expect(state_.exchange(1, std::memory_order_acquire) != 0, 0)) lock_slow();
 }
 
 inline void SpinLock::unlock() {
   RT_DEBUG_ASSERT(state_.load(std::memory_order_relaxed) == 1, "unlock of unlocked spin lock");
+#ifdef RT_DEBUG
+  lock_rank_release(this);
+#endif
   state_.store(0, std::memory_order_release);
   if (M* mp = getm()) mp->locks--;
 }
 
 inline void Lock::unlock() {
+#ifdef RT_DEBUG
+  lock_rank_release(this);
+#endif
   uint32_t v = state_.exchange(0, std::memory_order_release);
   if (__builtin_expect(v != 1, 0)) {
     if (v == 0) unlock_unlocked();

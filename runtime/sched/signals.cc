@@ -42,12 +42,12 @@ void fatal_signal(int sig, siginfo_t* info, void* uctx) {
   M* mp = getm();
   G* gp = mp != nullptr ? mp->curg : nullptr;
   if ((sig == SIGSEGV || sig == SIGBUS) && getg() != nullptr && getg() != mp->g0 && is_stack_overflow(gp, addr)) {
-    report_stack_overflow(gp);
+    report_stack_overflow(gp, pc);
   }
   char buf[256];
   snprintf(buf, sizeof buf, "unexpected signal during execution\n[signal %s code=0x%x addr=0x%lx pc=0x%lx]",
            signal_name(sig), info->si_code, static_cast<unsigned long>(addr), static_cast<unsigned long>(pc));
-  throw_fatal(buf);
+  throw_fatal_signal(buf, pc);
 }
 
 }  // namespace

@@ -17,6 +17,11 @@ namespace rt::internal {
 
 void signals_init();
 void signals_minit(M* mp);
-[[noreturn]] void report_stack_overflow(G* gp);
+// fault_pc: the pc a signal interrupted (the dump starts there); 0 when
+// called from ordinary code (the dump starts at the caller).
+[[noreturn]] void report_stack_overflow(G* gp, uintptr_t fault_pc = 0);
+// A fatal signal: as throw_fatal, with the failing stack shown from the
+// interrupted pc.
+[[noreturn]] void throw_fatal_signal(const char* msg, uintptr_t pc);
 
 }  // namespace rt::internal

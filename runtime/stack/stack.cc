@@ -36,7 +36,7 @@ struct FreeStack {
 };
 
 struct Pool {
-  Lock lock;
+  Lock lock{LockRank::kStackpool};
   SpanList spans;  // spans of this order with at least one free stack
 };
 

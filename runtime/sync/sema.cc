@@ -86,7 +86,7 @@ constexpr size_t kSemTabSize = 251;  // prime: uncorrelated with address pattern
 
 class alignas(kCacheLine) SemaRoot {
  public:
-  Lock lock;
+  Lock lock{LockRank::kSemaRoot};
   std::atomic<uint32_t> nwait{0};
 
   // Adds w, for the current goroutine, to the waiters on addr: at the tail

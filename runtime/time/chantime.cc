@@ -26,7 +26,7 @@ struct ChanTimerState {
   RuntimeTimer t;
   Chan<int64_t> c;
   int64_t period = 0;  // 0: one-shot
-  Lock lock;           // orders stop/reset against the firing function
+  Lock lock{LockRank::kChanTimer};  // orders stop/reset against the firing function
   bool stopped = false;
   std::atomic<int64_t> refs{0};
 };
