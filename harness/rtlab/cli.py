@@ -1,8 +1,11 @@
-"""rtlab command line: list, run, report, check, baseline, merge, smoke.
+"""rtlab command line: list, run, report, check, baseline, merge, smoke,
+compare, bisect.
 
-Exit status: 0 success; 1 some run failed or check found a regression;
-2 bad input (unknown workload/variant/parameter, malformed --shard, a
-database that is corrupt or not rtlab's, missing files).
+Exit status: 0 success; 1 some run failed, or check/compare found a
+regression; 2 bad input (unknown workload/variant/parameter, malformed
+--shard, a database that is corrupt or not rtlab's, missing files, an
+unknown revision), or a comparison that cannot decide (a side fails to
+build or a workload crashes).
 """
 import argparse
 import json
@@ -12,6 +15,8 @@ import sys
 import tempfile
 
 from . import check as checkmod
+from . import compare as cmpmod
+from . import gate
 from . import db as dbmod
 from . import runner, variants, workloads as wlmod
 
@@ -242,6 +247,70 @@ def cmd_smoke(args):
     return rc
 
 
+def _selection(args):
+    try:
+        return {"workloads": args.workload, "variant": args.variant, "procs": runner.parse_procs(args.gomaxprocs),
+                "params": runner.parse_params(args.param), "smoke": args.smoke_params}
+    except runner.PlanError as e:
+        raise UsageError(str(e))
+
+
+def _compare_kwargs(args):
+    try:
+        overrides = gate.parse_overrides(args.threshold)
+    except ValueError as e:
+        raise UsageError(str(e))
+    flags = [f"--disk_cache={os.path.abspath(args.disk_cache)}"] if args.disk_cache else []
+    return dict(pairs=args.pairs, max_pairs=args.max_pairs, step=args.step, overrides=overrides,
+                db_path=os.path.abspath(args.db), timeout=args.timeout, seed=args.seed, bazel_flags=flags)
+
+
+def cmd_compare(args):
+    root = _root(args)
+    try:
+        cmp = cmpmod.run_comparison(root, args.base, args.head, _selection(args), **_compare_kwargs(args))
+    except cmpmod.CompareError as e:
+        raise UsageError(str(e))
+    print(cmpmod.format_text(cmp))
+    out = os.path.abspath(args.out)
+    os.makedirs(out, exist_ok=True)
+    md = os.path.join(out, "compare.md")
+    with open(md, "w") as f:
+        f.write(cmpmod.format_markdown(cmp))
+    print(f"rtlab compare: Markdown: {md}; runs in {cmp.db_path}")
+    for e in cmp.errors:
+        print(f"rtlab compare: error: {e}", file=sys.stderr)
+    return cmp.exit_code()
+
+
+def cmd_bisect(args):
+    root = _root(args)
+    try:
+        first, steps = cmpmod.bisect(root, args.good, args.bad, _selection(args), metric=args.metric,
+                                     **_compare_kwargs(args))
+        subject = cmpmod.git(root, "log", "-1", "--format=%h %s", first)
+    except cmpmod.CompareError as e:
+        raise UsageError(str(e))
+    print(f"rtlab bisect: first bad commit after {len(steps)} comparisons: {first}")
+    print(f"  {subject}")
+    return 0
+
+
+def _add_compare_args(p):
+    p.add_argument("--pairs", type=int, default=10, help="A/B pairs per cell before the first verdict (10)")
+    p.add_argument("--max-pairs", type=int, default=30,
+                   help="cap: a cell with an inconclusive metric gets more pairs up to this many (30)")
+    p.add_argument("--step", type=int, default=5, help="pairs added per round while inconclusive (5)")
+    p.add_argument("--threshold", action="append", default=[],
+                   help="[WORKLOAD:]METRIC=FRACTION, METRIC may be a glob; overrides workload.json's thresholds")
+    p.add_argument("--db", default="out/compare/compare.db", help="database the runs of both sides go to")
+    p.add_argument("--disk-cache", help="Bazel --disk_cache shared by the builds of both sides")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds per run before it is killed")
+    p.add_argument("--seed", type=int, default=None, help="seed of the randomised order")
+    p.add_argument("--param", action="append", default=[], help="name=value or workload.name=value")
+    p.add_argument("--smoke-params", action="store_true", help="use the workloads' smoke parameter values")
+
+
 def _add_run_args(p, smoke=False):
     if not smoke:
         p.add_argument("--workload", default="all", help="comma-separated workload names, or all (default)")
@@ -301,6 +370,26 @@ def parser():
                         "database first and check that")
     _add_run_args(p)
     p.set_defaults(fn=cmd_check)
+
+    p = sub.add_parser("compare", help="A/B of two commits on this machine, interleaved; exit 1 on a regression")
+    p.add_argument("--base", required=True, help="base revision (a worktree of it goes under out/compare/trees)")
+    p.add_argument("--head", help="head revision (default: the working tree as it is)")
+    p.add_argument("--workload", default="all", help="comma-separated workload names, or all (default)")
+    p.add_argument("--variant", default="all", help="variants as for run (default all)")
+    p.add_argument("--gomaxprocs", default="1,2", help="comma-separated GOMAXPROCS values (default 1,2)")
+    p.add_argument("--out", default="out/compare", help="folder for compare.md")
+    _add_compare_args(p)
+    p.set_defaults(fn=cmd_compare)
+
+    p = sub.add_parser("bisect", help="first commit between --good and --bad (first parents) that regresses")
+    p.add_argument("--good", required=True)
+    p.add_argument("--bad", required=True)
+    p.add_argument("--workload", required=True)
+    p.add_argument("--metric", help="the gated metric to bisect on (default: the workload's primary metric)")
+    p.add_argument("--variant", default="default", help="variants as for run (default: the default one)")
+    p.add_argument("--gomaxprocs", default="1", help="comma-separated GOMAXPROCS values (default 1)")
+    _add_compare_args(p)
+    p.set_defaults(fn=cmd_bisect)
 
     p = sub.add_parser("merge", help="merge shard databases into one")
     p.add_argument("out", help="output database (created if absent)")

@@ -22,6 +22,7 @@ default, PRIMARY_THRESHOLD).
 import collections
 import fnmatch
 
+PRIMARY = "primary"  # stands for a workload's primary metric where a metric name is asked for
 PRIMARY_THRESHOLD = 0.05
 # metric pattern -> allowed relative worsening
 DEFAULT_THRESHOLDS = {

@@ -13,7 +13,7 @@ import json
 import math
 import os
 
-from . import stats
+from . import fmt, stats
 
 SIG = 0.05
 
@@ -34,28 +34,11 @@ def _time_axis(ax, metric, log=False):
     if not _is_time(metric):
         return
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-    f = FuncFormatter(lambda v, _pos: fmt_val(v, "x_ns") if v > 0 else "0")
+    f = FuncFormatter(lambda v, _pos: fmt.value(v, "x_ns") if v > 0 else "0")
     ax.yaxis.set_major_formatter(f)
     if log:
         ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.yaxis.set_minor_formatter(NullFormatter())
-
-
-def fmt_val(v, metric=""):
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "n/a"
-    if metric.endswith("_ns") or "_ns." in metric or metric.startswith("ns_") or ".p" in metric and "_ns" in metric:
-        a = abs(v)
-        if a >= 1e9:
-            return f"{v / 1e9:.3g} s"
-        if a >= 1e6:
-            return f"{v / 1e6:.3g} ms"
-        if a >= 1e3:
-            return f"{v / 1e3:.3g} µs"
-        return f"{v:.3g} ns"
-    if abs(v) >= 1e4:
-        return f"{v:,.0f}"
-    return f"{v:.3g}"
 
 
 class Doc:
@@ -211,7 +194,7 @@ def generate(db, out_dir, matrix=None, workloads=None, title="rtlab report"):
                     continue
                 _, pv = stats.mann_whitney_u(vals(v, p, primary), vals(best, p, primary))
                 parts.append(f"{v} {m / meds[best]:.2f}x" + ("" if pv < SIG else " (not significant)"))
-            lines.append(f"GOMAXPROCS={p}: **{best}** wins on {primary} ({fmt_val(meds[best], primary)})"
+            lines.append(f"GOMAXPROCS={p}: **{best}** wins on {primary} ({fmt.value(meds[best], primary)})"
                          + (f"; then {', '.join(parts)}" if parts else ""))
         doc.p("At a glance: " + " — ".join(lines) if lines else "")
 
@@ -336,7 +319,7 @@ def generate(db, out_dir, matrix=None, workloads=None, title="rtlab report"):
                     m = stats.median(d)
                     lo, hi = stats.bootstrap_ci(d)
                     cols = [p, f"**{v}** (**best**)" if v == best and len(meds) > 1 else v, len(d),
-                            fmt_val(m, metric), f"[{fmt_val(lo, metric)}, {fmt_val(hi, metric)}]"]
+                            fmt.value(m, metric), f"[{fmt.value(lo, metric)}, {fmt.value(hi, metric)}]"]
                     for ref in (default, "go"):
                         rd = vals(ref, p, metric)
                         if not rd or ref == v:
@@ -373,7 +356,7 @@ def generate(db, out_dir, matrix=None, workloads=None, title="rtlab report"):
                     for cn in cnames:
                         per = [r["counters"][cn] / r["metrics"]["ops"] for r in rs
                                if isinstance(r["counters"].get(cn), float) and r["metrics"].get("ops")]
-                        row.append(fmt_val(stats.median(per)) if per else "unsupported")
+                        row.append(fmt.value(stats.median(per)) if per else "unsupported")
                     rows.append(row)
             doc.table(["GOMAXPROCS", "variant"] + cnames, rows)
             unsup = sorted({cn for rs in cells.values() for r in rs for cn, x in r["counters"].items()
@@ -403,7 +386,7 @@ def generate(db, out_dir, matrix=None, workloads=None, title="rtlab report"):
                         for sn in snames:
                             per = [r["metrics"][sn] / r["metrics"]["ops"] for r in rs
                                    if sn in r["metrics"] and r["metrics"].get("ops")]
-                            row.append(fmt_val(stats.median(per)) if per else "n/a")
+                            row.append(fmt.value(stats.median(per)) if per else "n/a")
                         rows.append(row)
                 doc.table(["GOMAXPROCS", "variant"] + [s[6:] for s in snames], rows)
             gcrows = []
@@ -413,8 +396,8 @@ def generate(db, out_dir, matrix=None, workloads=None, title="rtlab report"):
                     gc = [r["metrics"].get("gc.max_pause_ns") for r in rs if "gc.max_pause_ns" in r["metrics"]]
                     stw = [r["metrics"].get("stw_pause_ns.max") for r in rs if "stw_pause_ns.max" in r["metrics"]]
                     if rs:
-                        gcrows.append([p, v, fmt_val(stats.median(gc), "x_ns") if gc else "no GC yet (null)",
-                                       fmt_val(stats.median(stw), "x_ns") if stw else "n/a"])
+                        gcrows.append([p, v, fmt.value(stats.median(gc), "x_ns") if gc else "no GC yet (null)",
+                                       fmt.value(stats.median(stw), "x_ns") if stw else "n/a"])
             if gcrows:
                 doc.h(3, "Pauses (median over repetitions of the per-run maximum)")
                 doc.table(["GOMAXPROCS", "variant", "max GC pause", "max stop-the-world pause"], gcrows)
