@@ -126,7 +126,7 @@ def cmd_run(args):
 
 
 def cmd_report(args):
-    from . import report
+    from reports import report
     db = _open_db(args.db, create=False)
     try:
         try:
@@ -137,7 +137,7 @@ def cmd_report(args):
             ws = _workloads(args)
         except UsageError:
             ws = {}
-        out = report.generate(db, args.out, matrix=m, workloads=ws)
+        out = report.generate(db, args.out, matrix=m, workloads=ws, root=_root(args))
     finally:
         db.close()
     print(f"rtlab: report written: {out['html']} (Markdown: {out['markdown']}, {len(out['pngs'])} PNGs)")
@@ -233,11 +233,11 @@ def cmd_smoke(args):
     args.smoke_params = True
     rc = _run(args, db_path, smoke_params=True)
     report_dir = os.path.join(out, "report")
-    from . import report
+    from reports import report
     db = _open_db(db_path, create=False)
     try:
         r = report.generate(db, report_dir, matrix=_matrix(args), workloads=_workloads(args),
-                            title="rtlab smoke ablation")
+                            title="rtlab smoke ablation", root=root)
     finally:
         db.close()
     print()
