@@ -171,8 +171,9 @@ def accept(row, gm, accepts, workload):
 
 
 class CellResult:
-    def __init__(self, key, cells, gms):
-        self.key = key
+    """One cell measured on both sides: its values per side and metric, and its verdicts."""
+
+    def __init__(self, cells, gms):
         self.cells = cells  # {"base": Cell, "head": Cell}
         self.gms = gms
         self.values = {s: collections.defaultdict(list) for s in SIDES}
@@ -276,7 +277,7 @@ def run_comparison(repo, base_rev, head_rev, sel, *, pairs=10, max_pairs=30, ste
             if not gms:
                 raise CompareError(f"workload {hc.workload.name}: {metric!r} is not a gated metric (gated: "
                                    + ", ".join(g.name for g in gate.gated_metrics(hc.workload, hc.impl)) + ")")
-        results.append(CellResult(k, {"base": planned["base"][k], "head": hc}, gms))
+        results.append(CellResult({"base": planned["base"][k], "head": hc}, gms))
 
     session = uuidlib.uuid4().hex
     session_dir = os.path.join(out_root, "sessions", session)
