@@ -164,6 +164,30 @@ class Compare(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn("is not a number", r.stderr)
 
+    def test_build_failure_names_side_and_cell(self):
+        repo = util.tmpdir()
+        git(repo, "init", "-q")
+        os.makedirs(os.path.join(repo, "variants"))
+        shutil.copy(os.path.join(util.ROOT, "variants", "variants.bzl"), os.path.join(repo, "variants"))
+        os.makedirs(os.path.join(repo, "workloads", "b"))
+        with open(os.path.join(repo, "workloads", "b", "workload.json"), "w") as f:
+            f.write('{"name": "b", "target": "//workloads/b:b", "params": {"n": {"default": 10}}, '
+                    '"primary_metric": "ns_per_op"}')
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", "one")
+        sha = git(repo, "rev-parse", "HEAD")[:12]
+        fake_bin = util.tmpdir()
+        with open(os.path.join(fake_bin, "bazel"), "w") as f:  # a Bazel whose every build fails
+            f.write('#!/bin/sh\ncase "$*" in *build*) echo "ERROR: fake build failure" >&2; exit 1;; esac\n')
+        os.chmod(os.path.join(fake_bin, "bazel"), 0o755)
+        r = util.rtlab("--root", repo, "compare", "--base", "HEAD", "--variant", "default", "--gomaxprocs", "1",
+                       env={"PATH": fake_bin + os.pathsep + os.environ["PATH"]})
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        cell = "b[perp_coop_radix, GOMAXPROCS=1, n=10]"
+        self.assertIn("build failed", r.stderr)
+        self.assertIn(f"head {sha}: {cell}: bazel build //workloads/b:b__perp_coop_radix failed", r.stderr)
+        self.assertIn(f"base {sha} (HEAD): {cell}: bazel build //workloads/b:b__perp_coop_radix failed", r.stderr)
+
     def test_bisect_finds_the_first_bad_commit(self):
         first, steps = compare.bisect(self.repo, self.c["one"], self.c["malformed"], SEL, db_path=self.db,
                                       seed=5, say=quiet)
