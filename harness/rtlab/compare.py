@@ -188,13 +188,13 @@ class CellResult:
         for k, v in schema.flatten(rec).items():
             self.values[side][k].append(v)
 
-    def evaluate(self, alpha, accepts):
+    def evaluate(self, accepts):
         self.rows = []
         for gm in self.gms:
             b, h = self.values["base"].get(gm.name), self.values["head"].get(gm.name)
             if not b or not h or len(b) != self.pairs or len(h) != self.pairs:
                 continue  # not measured (e.g. GC pauses before the runtime has a GC)
-            row = judge(gm, b, h, alpha)
+            row = judge(gm, b, h)
             self.rows.append(accept(row, gm, accepts, self.cells["head"].workload.name))
         return self.rows
 
@@ -243,7 +243,7 @@ def build_side(side, cells, session_dir, bazel_flags, say):
     return exe, broken
 
 
-def run_comparison(repo, base_rev, head_rev, sel, *, pairs=10, max_pairs=30, step=5, alpha=ALPHA,
+def run_comparison(repo, base_rev, head_rev, sel, *, pairs=10, max_pairs=30, step=5,
                    overrides=(), metric=None, db_path, timeout=120.0, seed=None, bazel_flags=(), say=None,
                    honor_accepts=True):
     """Builds and measures both sides; returns a Comparison.
@@ -300,7 +300,7 @@ def run_comparison(repo, base_rev, head_rev, sel, *, pairs=10, max_pairs=30, ste
             raise CompareError(str(e))
         try:
             measure_pairs(results, {"base": base, "head": head}, exes, db, session, pairs=pairs,
-                          max_pairs=max_pairs, step=step, alpha=alpha, accepts=accepts, timeout=timeout,
+                          max_pairs=max_pairs, step=step, accepts=accepts, timeout=timeout,
                           seed=seed, errors=errors, say=say)
         finally:
             db.close()
@@ -309,8 +309,10 @@ def run_comparison(repo, base_rev, head_rev, sel, *, pairs=10, max_pairs=30, ste
     return Comparison(base, head, results, only, errors, db_path, time.monotonic() - t_start)
 
 
-def measure_pairs(results, sides, exes, db, session, *, pairs, max_pairs, step, alpha, accepts, timeout, seed,
+def measure_pairs(results, sides, exes, db, session, *, pairs, max_pairs, step, accepts, timeout, seed,
                   errors, say):
+    """The warm-up and the pairs of every cell (see the file comment); a
+    failed run ends its cell and is added to errors."""
     rng = random.Random(seed)
     recorders = {s: runner.Recorder(db, runner.environment(sides[s].root), side=s, session=session)
                  for s in SIDES}
@@ -356,7 +358,7 @@ def measure_pairs(results, sides, exes, db, session, *, pairs, max_pairs, step, 
             say(f"rtlab compare: pair {n}/{target} of {len(batch)} cells, elapsed {time.monotonic() - t0:.0f} s")
             active = [r for r in active if r.error is None]
         for r in active:
-            r.evaluate(alpha, accepts)
+            r.evaluate(accepts)
         undecided = [r for r in active if not r.decided()]
         if not undecided or target >= max_pairs:
             return
