@@ -261,8 +261,7 @@ def run_comparison(repo, base_rev, head_rev, sel, *, pairs=10, max_pairs=30, ste
     accepts = accepted_regressions(repo, head.commit) if honor_accepts else {}
     planned = {"base": plan_side(base, sel), "head": plan_side(head, sel)}
     keys = sorted(set(planned["base"]) & set(planned["head"]))
-    only = [(s, planned[s][k].label()) for s in SIDES for k in sorted(planned[s]) if k not in planned[
-        "head" if s == "base" else "base"]]
+    only = [(s, c.label()) for s in SIDES for k, c in sorted(planned[s].items()) if k not in keys]
     if not keys:
         raise CompareError("no cell exists on both sides" + (
             f" (only on one side: {', '.join(f'{s}: {l}' for s, l in only)})" if only else ""))

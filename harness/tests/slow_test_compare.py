@@ -163,6 +163,11 @@ class Compare(unittest.TestCase):
         r = util.rtlab(*args, "--base", self.c["one"], "--head", self.c["one"], "--threshold", "ns_per_op=x")
         self.assertEqual(r.returncode, 2)
         self.assertIn("is not a number", r.stderr)
+        r = util.rtlab("--root", self.repo, "bisect", "--good", self.c["one"], "--bad", self.c["slower"],
+                       "--workload", "w", "--db", db, "--seed", "2")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn(f"rtlab bisect: step 1: {self.c['slower'][:12]} 15% slower: bad (regression)", r.stderr)
+        self.assertIn(f"first bad commit after 1 comparisons: {self.c['slower']}", r.stdout)
 
     def test_build_failure_names_side_and_cell(self):
         repo = util.tmpdir()
