@@ -79,8 +79,8 @@ def checkout(repo, sha, trees):
         if r.returncode == 0 and r.stdout.strip() == sha and clean.returncode == 0 and not clean.stdout.strip():
             return path
         shutil.rmtree(path)
-    git(repo, "worktree", "prune")
     os.makedirs(trees, exist_ok=True)
+    # --force: also when the path is still registered but was removed
     git(repo, "worktree", "add", "--detach", "--force", path, sha)
     return path
 
