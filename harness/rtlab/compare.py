@@ -45,6 +45,7 @@ from . import db as dbmod
 from . import fmt, gate, runner, schema, stats, variants, workloads as wlmod
 
 ALPHA = 0.01
+KEEP_TREES = 3  # worktrees kept under out/compare/trees, each with its Bazel output base (~300 MB)
 SIDES = ("base", "head")
 ACCEPT_RE = re.compile(r"^(?P<wl>[A-Za-z0-9_-]+)\.(?P<metric>\S+)\s+\+(?P<pct>\d+(?:\.\d+)?)%\s+(?P<why>\S.*)$")
 
@@ -77,12 +78,29 @@ def checkout(repo, sha, trees):
         clean = subprocess.run(["git", "-C", path, "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True)
         if r.returncode == 0 and r.stdout.strip() == sha and clean.returncode == 0 and not clean.stdout.strip():
+            os.utime(path)  # recently used: kept by prune_trees
             return path
         shutil.rmtree(path)
     os.makedirs(trees, exist_ok=True)
     # --force: also when the path is still registered but was removed
     git(repo, "worktree", "add", "--detach", "--force", path, sha)
     return path
+
+
+def prune_trees(repo, trees, keep, in_use):
+    """Removes all but the `keep` most recently used worktrees (never one in
+    use) with their Bazel output bases, so that a CI machine comparing every
+    commit does not fill its disk."""
+    if not os.path.isdir(trees):
+        return
+    paths = sorted((os.path.join(trees, d) for d in os.listdir(trees)), key=os.path.getmtime, reverse=True)
+    for path in [p for p in paths if p not in in_use][max(0, keep - len(in_use)):]:
+        if os.path.lexists(os.path.join(path, "bazel-out")):
+            subprocess.run(["bazel", *runner.bazel_startup(), "clean", "--expunge"], cwd=path,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        if subprocess.run(["git", "-C", repo, "worktree", "remove", "--force", path],
+                          capture_output=True).returncode != 0:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 class Side:
@@ -305,6 +323,7 @@ def run_comparison(repo, base_rev, head_rev, sel, *, pairs=10, max_pairs=30, ste
             db.close()
     finally:
         shutil.rmtree(session_dir, ignore_errors=True)
+        prune_trees(repo, trees, KEEP_TREES, {s.root for s in (base, head) if s.own_tree})
     return Comparison(base, head, results, only, errors, db_path, time.monotonic() - t_start)
 
 

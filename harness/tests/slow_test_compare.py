@@ -169,6 +169,15 @@ class Compare(unittest.TestCase):
         self.assertIn(f"rtlab bisect: step 1: {self.c['slower'][:12]} 15% slower: bad (regression)", r.stderr)
         self.assertIn(f"first bad commit after 1 comparisons: {self.c['slower']}", r.stdout)
 
+    def test_old_worktrees_are_removed(self):
+        order = ["one", "slower", "accepted", "underaccepted", "malformed", "crash"]
+        for base, head in zip(order[:4], order[1:5]):
+            self.compare(base, head, 1, pairs=2, max_pairs=2, honor_accepts=False)
+        trees = os.path.join(self.repo, "out", "compare", "trees")
+        self.assertEqual(sorted(os.listdir(trees)), sorted(self.c[n] for n in order[2:5]))
+        listed = git(self.repo, "worktree", "list", "--porcelain")
+        self.assertNotIn(self.c["one"], listed)
+
     def test_build_failure_names_side_and_cell(self):
         repo = util.tmpdir()
         git(repo, "init", "-q")
