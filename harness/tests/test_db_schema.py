@@ -60,6 +60,11 @@ class Schema(unittest.TestCase):
         self.assertEqual(f["lat_ns.p99"], 9.0)
         self.assertEqual(f["sched.ctxswitches"], 5.0)
         self.assertNotIn("gc.max_pause_ns", f)
+        pauses = dict(record()["histograms"]["lat_ns"], p99=700)
+        r = record(runtime={"sched": None, "stw_pause_ns": None, "memstats": None,
+                            "gc": {"cycles": 3, "max_pause_ns": 900, "pause_total_ns": 1500, "pause_ns": pauses}})
+        f = schema.flatten(r)
+        self.assertEqual((f["gc.max_pause_ns"], f["gc.pause_ns.p99"]), (900.0, 700.0))  # both gated
 
 
 class Database(unittest.TestCase):
