@@ -27,6 +27,12 @@ p-values, p = the smaller of the two, and, with w the worsening factor
   improvement  significant and w < 1 / (1 + t)
   same         the CI of w lies inside (1 / (1 + t), 1 + t)
   inconclusive otherwise: the cell gets `step` more pairs, up to max_pairs.
+alpha is Bonferroni's share of FAMILY_ALPHA, the false-positive budget of the
+whole comparison: FAMILY_ALPHA / (2 tests x looks x gated metrics measured),
+where looks = the number of evaluations the repetition cap allows. Without it
+a comparison of 12 metrics on a noisy machine (run-to-run sd of log time 0.6,
+as measured on the shared 2-core VM), looking up to 5 times with either of two
+tests at 0.01, flags a regression in about one A/A comparison in five.
 A regression becomes "accepted" when the head commit's message has a trailer
 `Rtlab-Accept: <workload>.<metric> +N% <reason>` and the CI of w reaches down
 to 1 + N% (the measured cost is consistent with the declared one).
@@ -44,7 +50,7 @@ import uuid as uuidlib
 from . import db as dbmod
 from . import fmt, gate, runner, schema, stats, variants, workloads as wlmod
 
-ALPHA = 0.01
+FAMILY_ALPHA = 0.01
 KEEP_TREES = 3  # worktrees kept under out/compare/trees, each with its Bazel output base (~300 MB)
 SIDES = ("base", "head")
 ACCEPT_RE = re.compile(r"^(?P<wl>[A-Za-z0-9_-]+)\.(?P<metric>\S+)\s+\+(?P<pct>\d+(?:\.\d+)?)%\s+(?P<why>\S.*)$")
@@ -151,7 +157,13 @@ def accepted_regressions(repo, commit):
 Row = collections.namedtuple("Row", "metric base head ratio ci p_mwu p_ks threshold verdict note")
 
 
-def judge(gm, base, head, alpha=ALPHA):
+def significance_level(metrics, pairs, max_pairs, step):
+    """The per-test alpha of a comparison (see the file comment)."""
+    looks = 1 + -(-(max_pairs - pairs) // step)
+    return FAMILY_ALPHA / (2 * looks * max(1, metrics))
+
+
+def judge(gm, base, head, alpha):
     """The verdict on one gated metric from the two sides' values."""
     mb, mh = stats.median(base), stats.median(head)
     if mb == 0:
@@ -206,14 +218,14 @@ class CellResult:
         for k, v in schema.flatten(rec).items():
             self.values[side][k].append(v)
 
-    def evaluate(self, accepts):
-        self.rows = []
-        for gm in self.gms:
-            b, h = self.values["base"].get(gm.name), self.values["head"].get(gm.name)
-            if not b or not h or len(b) != self.pairs or len(h) != self.pairs:
-                continue  # not measured (e.g. GC pauses before the runtime has a GC)
-            row = judge(gm, b, h)
-            self.rows.append(accept(row, gm, accepts, self.cells["head"].workload.name))
+    def measured(self):
+        """The gated metrics every run of both sides has (GC pauses are absent
+        before the runtime has a GC)."""
+        return [gm for gm in self.gms if all(len(self.values[s].get(gm.name, ())) == self.pairs for s in SIDES)]
+
+    def evaluate(self, accepts, alpha):
+        self.rows = [accept(judge(gm, self.values["base"][gm.name], self.values["head"][gm.name], alpha), gm,
+                            accepts, self.cells["head"].workload.name) for gm in self.measured()]
         return self.rows
 
     def decided(self):
@@ -223,10 +235,10 @@ class CellResult:
 class Comparison:
     """A finished comparison: per cell results, unmatched cells, errors."""
 
-    def __init__(self, base, head, results, only, errors, db_path, seconds):
+    def __init__(self, base, head, results, only, errors, db_path, seconds, alpha):
         self.base, self.head = base, head
         self.results, self.only, self.errors = results, only, errors
-        self.db_path, self.seconds = db_path, seconds
+        self.db_path, self.seconds, self.alpha = db_path, seconds, alpha
 
     def verdicts(self):
         return collections.Counter(r.verdict for c in self.results for r in c.rows)
@@ -300,6 +312,7 @@ def run_comparison(repo, base_rev, head_rev, sel, *, pairs=10, max_pairs=30, ste
     session_dir = os.path.join(out_root, "sessions", session)
     errors = []
     exes = {}
+    alpha = None
     try:
         for side in (head, base):  # the head first: its build fills the shared disk cache
             cells = [r.cells[side.name] for r in results]
@@ -316,7 +329,7 @@ def run_comparison(repo, base_rev, head_rev, sel, *, pairs=10, max_pairs=30, ste
         except dbmod.DatabaseError as e:
             raise CompareError(str(e))
         try:
-            measure_pairs(results, {"base": base, "head": head}, exes, db, session, pairs=pairs,
+            alpha = measure_pairs(results, {"base": base, "head": head}, exes, db, session, pairs=pairs,
                           max_pairs=max_pairs, step=step, accepts=accepts, timeout=timeout,
                           seed=seed, errors=errors, say=say)
         finally:
@@ -324,13 +337,13 @@ def run_comparison(repo, base_rev, head_rev, sel, *, pairs=10, max_pairs=30, ste
     finally:
         shutil.rmtree(session_dir, ignore_errors=True)
         prune_trees(repo, trees, KEEP_TREES, {s.root for s in (base, head) if s.own_tree})
-    return Comparison(base, head, results, only, errors, db_path, time.monotonic() - t_start)
+    return Comparison(base, head, results, only, errors, db_path, time.monotonic() - t_start, alpha)
 
 
 def measure_pairs(results, sides, exes, db, session, *, pairs, max_pairs, step, accepts, timeout, seed,
                   errors, say):
     """The warm-up and the pairs of every cell (see the file comment); a
-    failed run ends its cell and is added to errors."""
+    failed run ends its cell and is added to errors. Returns the per-test alpha."""
     rng = random.Random(seed)
     recorders = {s: runner.Recorder(db, runner.environment(sides[s].root), side=s, session=session)
                  for s in SIDES}
@@ -364,6 +377,7 @@ def measure_pairs(results, sides, exes, db, session, *, pairs, max_pairs, step, 
     for r in active:
         pair(r, -1, True)
     target = pairs
+    alpha = None
     t0 = time.monotonic()
     while True:
         active = [r for r in active if r.error is None]
@@ -375,11 +389,13 @@ def measure_pairs(results, sides, exes, db, session, *, pairs, max_pairs, step, 
             n = max(r.pairs for r in batch)
             say(f"rtlab compare: pair {n}/{target} of {len(batch)} cells, elapsed {time.monotonic() - t0:.0f} s")
             active = [r for r in active if r.error is None]
+        if alpha is None:
+            alpha = significance_level(sum(len(r.measured()) for r in active), pairs, max_pairs, step)
         for r in active:
-            r.evaluate(accepts)
+            r.evaluate(accepts, alpha)
         undecided = [r for r in active if not r.decided()]
         if not undecided or target >= max_pairs:
-            return
+            return alpha
         target = min(max_pairs, target + step)
         say(f"rtlab compare: {len(undecided)} cells inconclusive; {target} pairs for them")
         active = undecided
@@ -394,6 +410,12 @@ def _rows(res):
         out.append((r.metric, fmt.value(r.base, r.metric), fmt.value(r.head, r.metric), ci, f"{r.p_mwu:.2g}",
                     f"{r.p_ks:.2g}", f"{r.threshold:.0%}", r.verdict + (f" ({r.note})" if r.note else "")))
     return out
+
+
+def _alpha(cmp):
+    if cmp.alpha is None:
+        return "-"
+    return f"{cmp.alpha:.2g} ({FAMILY_ALPHA} for the whole comparison, Bonferroni)"
 
 
 HEADER = ("metric", "base", "head", "ratio [95% CI]", "p MWU", "p KS", "threshold", "verdict")
@@ -411,7 +433,7 @@ def summary(cmp):
 
 def format_text(cmp):
     lines = [f"{cmp.base.describe()}    {cmp.head.describe()}    "
-             f"head/base ratios; p: two-sided, verdicts at alpha={ALPHA}", ""]
+             f"head/base ratios; p: two-sided; significant: p < {_alpha(cmp)}", ""]
     for res in cmp.results:
         lines.append(f"{res.label()}  ({res.pairs} pairs)" + (f"  ERROR: {res.error}" if res.error else ""))
         body = _rows(res)
@@ -429,7 +451,7 @@ def format_markdown(cmp):
     out = [f"# rtlab compare: {cmp.base.label} → {cmp.head.label}", "",
            f"Base `{cmp.base.describe()}`, head `{cmp.head.describe()}`, measured interleaved on one machine "
            f"(database `{cmp.db_path}`). Ratio = median(head) / median(base) with its 95% bootstrap CI; "
-           f"p-values: two-sided Mann-Whitney U and Kolmogorov-Smirnov; significance at p < {ALPHA}.", ""]
+           f"p-values: two-sided Mann-Whitney U and Kolmogorov-Smirnov; significant: p < {_alpha(cmp)}.", ""]
     for res in cmp.results:
         out.append(f"## {res.label()}")
         out.append("")

@@ -8,6 +8,7 @@ Kolmogorov-Smirnov test (scipy's, exact for small samples).
 """
 import math
 import random
+import warnings
 
 import numpy
 
@@ -61,7 +62,11 @@ def bootstrap_ratio_ci(xs, ys, level=0.95, n_boot=2000, seed=0):
 def ks_2samp(xs, ys):
     """Two-sided two-sample Kolmogorov-Smirnov test: (statistic D, p-value)."""
     from scipy import stats as sps
-    r = sps.ks_2samp(list(xs), list(ys))
+    with warnings.catch_warnings():
+        # scipy falls back from the exact distribution to the asymptotic one
+        # (and warns) when the exact computation does not converge: fine here.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        r = sps.ks_2samp(list(xs), list(ys))
     return float(r.statistic), float(r.pvalue)
 
 
