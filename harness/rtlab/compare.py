@@ -157,10 +157,14 @@ def accepted_regressions(repo, commit):
 Row = collections.namedtuple("Row", "metric base head ratio ci p_mwu p_ks threshold verdict note")
 
 
+def schedule(pairs, max_pairs, step):
+    """The pair counts at which a cell is evaluated: pairs, pairs + step, ... up to max_pairs."""
+    return list(range(pairs, max_pairs, step)) + [max_pairs]
+
+
 def significance_level(metrics, pairs, max_pairs, step):
     """The per-test alpha of a comparison (see the file comment)."""
-    looks = 1 + -(-(max_pairs - pairs) // step)
-    return FAMILY_ALPHA / (2 * looks * max(1, metrics))
+    return FAMILY_ALPHA / (2 * len(schedule(pairs, max_pairs, step)) * max(1, metrics))
 
 
 def judge(gm, base, head, alpha):
@@ -376,10 +380,10 @@ def measure_pairs(results, sides, exes, db, session, *, pairs, max_pairs, step, 
     rng.shuffle(active)
     for r in active:
         pair(r, -1, True)
-    target = pairs
+    looks = schedule(pairs, max_pairs, step)
     alpha = None
     t0 = time.monotonic()
-    while True:
+    for target in looks:
         active = [r for r in active if r.error is None]
         while active and min(r.pairs for r in active) < target:
             batch = [r for r in active if r.pairs < target and r.error is None]
@@ -393,12 +397,12 @@ def measure_pairs(results, sides, exes, db, session, *, pairs, max_pairs, step, 
             alpha = significance_level(sum(len(r.measured()) for r in active), pairs, max_pairs, step)
         for r in active:
             r.evaluate(accepts, alpha)
-        undecided = [r for r in active if not r.decided()]
-        if not undecided or target >= max_pairs:
-            return alpha
-        target = min(max_pairs, target + step)
-        say(f"rtlab compare: {len(undecided)} cells inconclusive; {target} pairs for them")
-        active = undecided
+        active = [r for r in active if not r.decided()]
+        if not active:
+            break
+        if target != looks[-1]:
+            say(f"rtlab compare: {len(active)} cells inconclusive; more pairs for them")
+    return alpha
 
 
 # ---------------------------------------------------------------- output
