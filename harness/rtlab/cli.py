@@ -64,7 +64,10 @@ def cmd_list(args):
             "default": m.name(m.default()),
             "workloads": {n: {"description": w.description, "target": w.target, "go": w.has_go(),
                               "params": w.params, "primary_metric": w.primary,
-                              "latency_histograms": w.histograms} for n, w in ws.items()},
+                              "lower_is_better": w.lower_is_better, "latency_histograms": w.histograms,
+                              "gated_metrics": {g.name: {"lower_is_better": g.lower_is_better,
+                                                         "threshold": g.threshold}
+                                                for g in gate.gated_metrics(w)}} for n, w in ws.items()},
         }, indent=2))
         return 0
     print("Axes (from variants/variants.bzl):")

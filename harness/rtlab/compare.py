@@ -10,7 +10,8 @@ one shared disk cache so unchanged actions are built once), and the binaries
 are then copied into the session's folder, so the measurement runs plain
 files that a rebuild cannot change. Each side's cells are planned from its
 own workload.json files and variants.bzl; a cell present on one side only is
-listed, not compared.
+listed, not compared. The KEEP_TREES most recently used worktrees stay for
+later comparisons; older ones are removed with their output bases.
 
 Measurement. A warm-up of each cell on both sides, then pairs: every pair
 round visits the active cells in a random order and runs each cell once per

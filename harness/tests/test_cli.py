@@ -27,6 +27,8 @@ class Cli(unittest.TestCase):
         self.assertEqual([a["axis"] for a in d["axes"]], [a for a, _, _ in axes])
         self.assertIn("good", d["workloads"])
         self.assertEqual(d["workloads"]["good"]["params"]["n"]["default"], 10)
+        self.assertEqual(d["workloads"]["good"]["gated_metrics"]["ns_per_op"],
+                         {"lower_is_better": True, "threshold": 0.05})
 
     def test_unknown_names(self):
         for args, msg in ((["--workload", "nope"], "unknown workload 'nope'"),
