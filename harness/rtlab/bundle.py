@@ -43,7 +43,7 @@ def _copy(src, dst):
 
 def make(root, dest, cells, exe, git_commit, git_dirty):
     """Writes a bundle at dest (which must not exist) for the cells, whose
-    binaries exe maps from cell key to argv (runner.resolve_binaries).
+    binaries exe maps from cell key to argv (runner.prepare).
     Returns dest/bin, the --bin-dir of runs inside the bundle."""
     os.makedirs(dest)
     _copy(os.path.join(root, "scripts", "rtlab"), os.path.join(dest, "scripts", "rtlab"))

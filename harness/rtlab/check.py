@@ -10,21 +10,13 @@ side the noise is unknown and the verdict is "no noise estimate" (not a
 failure).
 """
 import datetime
-import fnmatch
 import json
 
 from . import stats
+from .gate import DEFAULT_THRESHOLDS, lookup as threshold_for
 
 BASELINE_SCHEMA = "rtlab.baseline"
 BASELINE_VERSION = 1
-
-# metric pattern -> allowed relative increase
-DEFAULT_THRESHOLDS = {
-    "*.p50": 0.10,           # latency histograms' medians
-    "*.p99": 0.25,           # tails are noisier
-    "gc.max_pause_ns": 0.25,  # GC pause (Go twins today; the runtime once its GC lands)
-}
-
 
 def parse_thresholds(items):
     th = dict(DEFAULT_THRESHOLDS)
@@ -39,15 +31,6 @@ def parse_thresholds(items):
     return th
 
 
-def threshold_for(metric, thresholds):
-    if metric in thresholds:
-        return thresholds[metric]
-    for pat, v in thresholds.items():
-        if fnmatch.fnmatchcase(metric, pat):
-            return v
-    return None
-
-
 def cell_key(row):
     return f"{row['workload']}|{row['variant']}|P{row['gomaxprocs']}|{row['params_json']}"
 
@@ -55,8 +38,9 @@ def cell_key(row):
 def collect(db, thresholds):
     """{cell_key: {metric: [values...]}} of the ok, non-warm-up runs."""
     out = {}
+    by_run = db.metrics_by_run()
     for r in db.runs():
-        ms = db.metrics_of(r["run_id"])
+        ms = by_run.get(r["run_id"], {})
         d = out.setdefault(cell_key(r), {})
         for k, v in ms.items():
             if threshold_for(k, thresholds) is not None:

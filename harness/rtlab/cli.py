@@ -1,11 +1,13 @@
 """rtlab command line: list, run, report, check, baseline, merge, smoke,
-submit, collect.
+compare, bisect, submit, collect.
 
-Exit status: 0 success; 1 some run failed, check found a regression, or
-collect found a failed shard; 2 bad input (unknown workload/variant/
-parameter, malformed --shard, a database that is corrupt or not rtlab's,
-missing files, cells measured on different CPU models), or nothing could be
-submitted (no binary, sbatch missing or refusing).
+Exit status: 0 success; 1 some run failed, check/compare found a
+regression, or collect found a failed shard; 2 bad input (unknown
+workload/variant/parameter, malformed --shard, a database that is corrupt or
+not rtlab's, missing files, an unknown revision, cells measured on different
+CPU models), nothing could be submitted (no binary, sbatch missing or
+refusing), or a comparison that cannot decide (a side fails to build or a
+workload crashes).
 """
 import argparse
 import json
@@ -15,6 +17,8 @@ import sys
 import tempfile
 
 from . import check as checkmod
+from . import compare as cmpmod
+from . import gate
 from . import db as dbmod
 from . import hosts, runner, slurm, variants, workloads as wlmod
 
@@ -62,7 +66,10 @@ def cmd_list(args):
             "default": m.name(m.default()),
             "workloads": {n: {"description": w.description, "target": w.target, "go": w.has_go(),
                               "params": w.params, "primary_metric": w.primary,
-                              "latency_histograms": w.histograms} for n, w in ws.items()},
+                              "lower_is_better": w.lower_is_better, "latency_histograms": w.histograms,
+                              "gated_metrics": {g.name: {"lower_is_better": g.lower_is_better,
+                                                         "threshold": g.threshold}
+                                                for g in gate.gated_metrics(w)}} for n, w in ws.items()},
         }, indent=2))
         return 0
     print("Axes (from variants/variants.bzl):")
@@ -130,7 +137,7 @@ def cmd_run(args):
 
 
 def cmd_report(args):
-    from . import report
+    from reports import report
     db = _open_db(args.db, create=False)
     try:
         try:
@@ -147,7 +154,7 @@ def cmd_report(args):
             ws = _workloads(args)
         except UsageError:
             ws = {}
-        out = report.generate(db, args.out, matrix=m, workloads=ws)
+        out = report.generate(db, args.out, matrix=m, workloads=ws, root=_root(args))
     finally:
         db.close()
     print(f"rtlab: report written: {out['html']} (Markdown: {out['markdown']}, {len(out['pngs'])} PNGs)")
@@ -266,11 +273,11 @@ def cmd_smoke(args):
     args.smoke_params = True
     rc = _run(args, db_path, smoke_params=True)
     report_dir = os.path.join(out, "report")
-    from . import report
+    from reports import report
     db = _open_db(db_path, create=False)
     try:
         r = report.generate(db, report_dir, matrix=_matrix(args), workloads=_workloads(args),
-                            title="rtlab smoke ablation")
+                            title="rtlab smoke ablation", root=root)
     finally:
         db.close()
     print()
@@ -278,6 +285,70 @@ def cmd_smoke(args):
     print(f"             Markdown: {r['markdown']} ({len(r['pngs'])} PNG plots beside it)")
     print(f"             database: {db_path}")
     return rc
+
+
+def _selection(args):
+    try:
+        return {"workloads": args.workload, "variant": args.variant, "procs": runner.parse_procs(args.gomaxprocs),
+                "params": runner.parse_params(args.param), "smoke": args.smoke_params}
+    except runner.PlanError as e:
+        raise UsageError(str(e))
+
+
+def _compare_kwargs(args):
+    try:
+        overrides = gate.parse_overrides(args.threshold)
+    except ValueError as e:
+        raise UsageError(str(e))
+    flags = [f"--disk_cache={os.path.abspath(args.disk_cache)}"] if args.disk_cache else []
+    return dict(pairs=args.pairs, max_pairs=args.max_pairs, step=args.step, overrides=overrides,
+                db_path=os.path.abspath(args.db), timeout=args.timeout, seed=args.seed, bazel_flags=flags)
+
+
+def cmd_compare(args):
+    root = _root(args)
+    try:
+        cmp = cmpmod.run_comparison(root, args.base, args.head, _selection(args), **_compare_kwargs(args))
+    except cmpmod.CompareError as e:
+        raise UsageError(str(e))
+    print(cmpmod.format_text(cmp))
+    out = os.path.abspath(args.out)
+    os.makedirs(out, exist_ok=True)
+    md = os.path.join(out, "compare.md")
+    with open(md, "w") as f:
+        f.write(cmpmod.format_markdown(cmp))
+    print(f"rtlab compare: Markdown: {md}; runs in {cmp.db_path}")
+    for e in cmp.errors:
+        print(f"rtlab compare: error: {e}", file=sys.stderr)
+    return cmp.exit_code()
+
+
+def cmd_bisect(args):
+    root = _root(args)
+    try:
+        first, steps = cmpmod.bisect(root, args.good, args.bad, _selection(args), metric=args.metric,
+                                     **_compare_kwargs(args))
+        subject = cmpmod.git(root, "log", "-1", "--format=%h %s", first)
+    except cmpmod.CompareError as e:
+        raise UsageError(str(e))
+    print(f"rtlab bisect: first bad commit after {len(steps)} comparisons: {first}")
+    print(f"  {subject}")
+    return 0
+
+
+def _add_compare_args(p):
+    p.add_argument("--pairs", type=int, default=10, help="A/B pairs per cell before the first verdict (10)")
+    p.add_argument("--max-pairs", type=int, default=30,
+                   help="cap: a cell with an inconclusive metric gets more pairs up to this many (30)")
+    p.add_argument("--step", type=int, default=5, help="pairs added per round while inconclusive (5)")
+    p.add_argument("--threshold", action="append", default=[],
+                   help="[WORKLOAD:]METRIC=FRACTION, METRIC may be a glob; overrides workload.json's thresholds")
+    p.add_argument("--db", default="out/compare/compare.db", help="database the runs of both sides go to")
+    p.add_argument("--disk-cache", help="Bazel --disk_cache shared by the builds of both sides")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds per run before it is killed")
+    p.add_argument("--seed", type=int, default=None, help="seed of the randomised order")
+    p.add_argument("--param", action="append", default=[], help="name=value or workload.name=value")
+    p.add_argument("--smoke-params", action="store_true", help="use the workloads' smoke parameter values")
 
 
 def _add_run_args(p, smoke=False):
@@ -341,6 +412,26 @@ def parser():
                         "database first and check that")
     _add_run_args(p)
     p.set_defaults(fn=cmd_check)
+
+    p = sub.add_parser("compare", help="A/B of two commits on this machine, interleaved; exit 1 on a regression")
+    p.add_argument("--base", required=True, help="base revision (a worktree of it goes under out/compare/trees)")
+    p.add_argument("--head", help="head revision (default: the working tree as it is)")
+    p.add_argument("--workload", default="all", help="comma-separated workload names, or all (default)")
+    p.add_argument("--variant", default="all", help="variants as for run (default all)")
+    p.add_argument("--gomaxprocs", default="1,2", help="comma-separated GOMAXPROCS values (default 1,2)")
+    p.add_argument("--out", default="out/compare", help="folder for compare.md")
+    _add_compare_args(p)
+    p.set_defaults(fn=cmd_compare)
+
+    p = sub.add_parser("bisect", help="first commit between --good and --bad (first parents) that regresses")
+    p.add_argument("--good", required=True)
+    p.add_argument("--bad", required=True)
+    p.add_argument("--workload", required=True)
+    p.add_argument("--metric", help="the gated metric to bisect on (default: the workload's primary metric)")
+    p.add_argument("--variant", default="default", help="variants as for run (default: the default one)")
+    p.add_argument("--gomaxprocs", default="1", help="comma-separated GOMAXPROCS values (default 1)")
+    _add_compare_args(p)
+    p.set_defaults(fn=cmd_bisect)
 
     p = sub.add_parser("merge", help="merge shard databases into one")
     p.add_argument("out", help="output database (created if absent)")

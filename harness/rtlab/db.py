@@ -4,6 +4,10 @@ A file that exists is opened only if it is an rtlab database of a version
 this code reads; anything else (not SQLite, a corrupt file, another
 program's SQLite file, a newer schema) is refused with DatabaseError and
 left untouched: it is checked read-only before any write.
+
+Version 2 added runs.side ("base" / "head" for the runs of `rtlab compare`,
+null otherwise); a version 1 file opened for writing gains the column (an
+ALTER TABLE that keeps every row), opened read-only it reads as side null.
 """
 import datetime
 import json
@@ -11,7 +15,8 @@ import os
 import sqlite3
 
 APP = "rtlab"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 SCHEMA = """
 CREATE TABLE rtlab_schema (app TEXT NOT NULL, version INTEGER NOT NULL, created TEXT NOT NULL);
@@ -39,7 +44,8 @@ CREATE TABLE runs (
   error TEXT,
   started_at TEXT NOT NULL, duration_s REAL,
   shard TEXT, command TEXT, stderr_tail TEXT,
-  record_json TEXT                 -- the workload's JSON record (null unless parsed)
+  record_json TEXT,                -- the workload's JSON record (null unless parsed)
+  side TEXT                        -- base | head (rtlab compare), else null
 );
 CREATE TABLE metrics (
   run_id INTEGER NOT NULL REFERENCES runs(run_id), name TEXT NOT NULL, value REAL NOT NULL,
@@ -77,8 +83,9 @@ def _check_existing(path):
             row = con.execute("SELECT app, version FROM rtlab_schema").fetchone()
             if row is None or row[0] != APP:
                 raise DatabaseError(f"{path}: rtlab_schema has no rtlab row; refusing to use it")
-            if row[1] != VERSION:
-                raise DatabaseError(f"{path}: rtlab database schema version {row[1]}, this rtlab reads {VERSION}")
+            if row[1] not in READABLE_VERSIONS:
+                raise DatabaseError(f"{path}: rtlab database schema version {row[1]}, this rtlab reads "
+                                    f"{', '.join(map(str, READABLE_VERSIONS))}")
             missing = {"environment", "cells", "runs", "metrics", "counters"} - tables
             if missing:
                 raise DatabaseError(f"{path}: rtlab database lacks tables {sorted(missing)}; refusing to use it")
@@ -113,6 +120,12 @@ class Database:
                 self.con.executescript(SCHEMA)
                 self.con.execute("INSERT INTO rtlab_schema VALUES (?, ?, ?)",
                                  (APP, VERSION, datetime.datetime.utcnow().isoformat() + "Z"))
+        self.has_side = "side" in {r[1] for r in self.con.execute("PRAGMA table_info(runs)")}
+        if not self.has_side and not readonly:
+            with self.con:
+                self.con.execute("ALTER TABLE runs ADD COLUMN side TEXT")
+                self.con.execute("UPDATE rtlab_schema SET version=?", (VERSION,))
+            self.has_side = True
 
     def close(self):
         self.con.close()
@@ -142,16 +155,18 @@ class Database:
             (workload, impl, variant, gomaxprocs, pj)).lastrowid
 
     def add_run(self, *, uuid, session, cell, env, rep, warmup, status, error, started_at, duration_s,
-                shard=None, command=None, stderr_tail=None, record=None, metrics=None, counters=None):
+                shard=None, command=None, stderr_tail=None, record=None, metrics=None, counters=None,
+                side=None):
         """Stores one run (and its metrics and counters) in one transaction."""
         with self.con:
             cid = self.cell_id(*cell)
             eid = self.env_id(env)
             rid = self.con.execute(
                 "INSERT INTO runs (uuid, session, cell_id, env_id, rep, warmup, status, error, started_at,"
-                " duration_s, shard, command, stderr_tail, record_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " duration_s, shard, command, stderr_tail, record_json, side)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (uuid, session, cid, eid, rep, int(warmup), status, error, started_at, duration_s, shard,
-                 command, stderr_tail, json.dumps(record) if record is not None else None)).lastrowid
+                 command, stderr_tail, json.dumps(record) if record is not None else None, side)).lastrowid
             for k, v in (metrics or {}).items():
                 self.con.execute("INSERT INTO metrics VALUES (?,?,?)", (rid, k, v))
             for k, v in (counters or {}).items():
@@ -185,10 +200,11 @@ class Database:
                     eid = self.env_id(env)
                     rid = self.con.execute(
                         "INSERT INTO runs (uuid, session, cell_id, env_id, rep, warmup, status, error, started_at,"
-                        " duration_s, shard, command, stderr_tail, record_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        " duration_s, shard, command, stderr_tail, record_json, side)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (r["uuid"], r["session"], cid, eid, r["rep"], r["warmup"], r["status"], r["error"],
                          r["started_at"], r["duration_s"], r["shard"], r["command"], r["stderr_tail"],
-                         r["record_json"])).lastrowid
+                         r["record_json"], r["side"] if src.has_side else None)).lastrowid
                     for m in src.con.execute("SELECT name, value FROM metrics WHERE run_id=?", (r["run_id"],)):
                         self.con.execute("INSERT INTO metrics VALUES (?,?,?)", (rid, m[0], m[1]))
                     for c in src.con.execute("SELECT name, value, supported, error FROM counters WHERE run_id=?",
@@ -202,9 +218,11 @@ class Database:
     # --- reading ---
     def runs(self, status="ok", include_warmup=False):
         """Rows of runs joined with their cell (dicts), oldest first."""
+        side = "r.side" if self.has_side else "NULL AS side"
         q = ("SELECT r.run_id, r.uuid, r.session, r.rep, r.warmup, r.status, r.error, r.started_at, r.shard,"
-             " r.record_json, r.env_id, c.cell_id, c.workload, c.impl, c.variant, c.gomaxprocs, c.params_json"
-             " FROM runs r JOIN cells c USING (cell_id) WHERE 1=1")
+             f" r.record_json, r.env_id, {side}, e.git_commit, e.git_dirty,"
+             " c.cell_id, c.workload, c.impl, c.variant, c.gomaxprocs, c.params_json"
+             " FROM runs r JOIN cells c USING (cell_id) JOIN environment e USING (env_id) WHERE 1=1")
         args = []
         if status is not None:
             q += " AND r.status=?"
@@ -219,12 +237,23 @@ class Database:
             "SELECT r.run_id, r.status, r.error, r.warmup, c.workload, c.impl, c.variant, c.gomaxprocs,"
             " c.params_json FROM runs r JOIN cells c USING (cell_id) WHERE r.status != 'ok' ORDER BY r.run_id")]
 
-    def metrics_of(self, run_id):
-        return {r[0]: r[1] for r in self.con.execute("SELECT name, value FROM metrics WHERE run_id=?", (run_id,))}
+    def metrics_by_run(self, status="ok"):
+        """{run_id: {metric: value}} of every run with this status, in one query."""
+        out = {}
+        for rid, name, value in self.con.execute(
+                "SELECT m.run_id, m.name, m.value FROM metrics m JOIN runs r USING (run_id) WHERE r.status=?",
+                (status,)):
+            out.setdefault(rid, {})[name] = value
+        return out
 
-    def counters_of(self, run_id):
-        return {r[0]: (r[1] if r[2] else "unsupported")
-                for r in self.con.execute("SELECT name, value, supported FROM counters WHERE run_id=?", (run_id,))}
+    def counters_by_run(self, status="ok"):
+        """{run_id: {event: value or "unsupported"}} of every run with this status, in one query."""
+        out = {}
+        for rid, name, value, supported in self.con.execute(
+                "SELECT k.run_id, k.name, k.value, k.supported FROM counters k JOIN runs r USING (run_id)"
+                " WHERE r.status=?", (status,)):
+            out.setdefault(rid, {})[name] = value if supported else "unsupported"
+        return out
 
     def environments(self):
         return [dict(r) for r in self.con.execute("SELECT * FROM environment ORDER BY env_id")]

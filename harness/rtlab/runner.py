@@ -5,6 +5,7 @@ import os
 import platform
 import random
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -191,9 +192,10 @@ def bazel_startup():
     return []
 
 
-def build_cxx(root, targets, log):
-    """Builds the targets; returns (bazel-bin dir, {target: error or None})."""
-    flags = ["--color=no", "--curses=no", "--show_progress_rate_limit=5"]
+def build_cxx(root, targets, log, extra_flags=()):
+    """Builds the targets in the workspace at root; returns (bazel-bin dir,
+    {target: error or None})."""
+    flags = ["--color=no", "--curses=no", "--show_progress_rate_limit=5", *extra_flags]
     base = ["bazel", *bazel_startup()]
     results = {}
     if not targets:
@@ -329,11 +331,12 @@ def os_cols():
         return 100
 
 
-def resolve_binaries(cells, root, *, bin_dir=None, no_build=False, out_dir):
-    """What runs each cell: builds the exact Bazel targets of the rt cells
-    (unless bin_dir or no_build) and each Go twin once. A Go twin prebuilt at
-    <bin_dir>/go/<workload> (as in a submit bundle) is used as it is.
-    Returns ({cell key: argv prefix}, {cell key: error})."""
+def prepare(cells, root, out_dir, *, bin_dir=None, no_build=False, bazel_flags=(), copy_to=None):
+    """Builds what the cells need: the exact Bazel targets of the rt cells,
+    each Go twin once (a Go twin prebuilt at <bin_dir>/go/<workload>, as in a
+    submit bundle, is used as it is). With copy_to, the built binaries are copied there
+    (plain files, no links into bazel-out, so a later build cannot change
+    them). Returns ({cell key: argv prefix}, {cell key: error})."""
     exe = {}
     broken = {}
     cmd_cells = [c for c in cells if c.impl == "rt" and c.workload.command]
@@ -344,7 +347,7 @@ def resolve_binaries(cells, root, *, bin_dir=None, no_build=False, out_dir):
             root_bin = bin_dir or os.path.join(root, "bazel-bin")
             results = {t: None for t in targets}
         else:
-            root_bin, results = build_cxx(root, targets, os.path.join(out_dir, "build.log"))
+            root_bin, results = build_cxx(root, targets, os.path.join(out_dir, "build.log"), bazel_flags)
         for c in tgt_cells:
             err = results.get(c.workload.cxx_target(c.variant))
             path = c.workload.cxx_binary(root_bin, c.variant)
@@ -352,8 +355,13 @@ def resolve_binaries(cells, root, *, bin_dir=None, no_build=False, out_dir):
                 err = f"binary {path} not found" + (" (built?)" if (bin_dir or no_build) else "")
             if err:
                 broken[c.key()] = err
-            else:
-                exe[c.key()] = [path]
+                continue
+            if copy_to:
+                dest = c.workload.cxx_binary(copy_to, c.variant)
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                shutil.copy2(path, dest)
+                path = dest
+            exe[c.key()] = [path]
     for c in cmd_cells:
         exe[c.key()] = [a if os.path.isabs(a) or "/" not in a else os.path.join(c.workload.folder, a)
                         for a in c.workload.command]
@@ -377,34 +385,72 @@ def resolve_binaries(cells, root, *, bin_dir=None, no_build=False, out_dir):
     return exe, broken
 
 
+class Recorder:
+    """Stores runs of one session (one environment, optionally one shard or
+    compare side) into a database."""
+
+    def __init__(self, db, env_info, shard=None, side=None, session=None):
+        self.db = db
+        self.env_info = env_info
+        self.shard = f"{shard[0]}/{shard[1]}" if shard else None
+        self.side = side
+        self.session = session or uuidlib.uuid4().hex
+
+    def store(self, c, rep, warm, status, error, rec=None, tail=None, dt=0.0, argv=None):
+        started = datetime.datetime.utcnow().isoformat() + "Z"
+        ok = status == "ok"
+        self.db.add_run(uuid=uuidlib.uuid4().hex, session=self.session,
+                        cell=(c.workload.name, c.impl, c.variant, c.gomaxprocs, c.params),
+                        env=self.env_info, rep=rep, warmup=warm, status=status, error=error, started_at=started,
+                        duration_s=dt, shard=self.shard, command=shlex.join(argv) if argv else None,
+                        stderr_tail=tail, record=rec, metrics=schema.flatten(rec) if ok else None,
+                        counters=rec.get("counters") if ok else None, side=self.side)
+
+
+class Measurer:
+    """Runs single repetitions of cells and checks that each record belongs
+    to its cell (workload, GOMAXPROCS, variant)."""
+
+    def __init__(self, exe, timeout, known_variants, message):
+        self.exe = exe
+        self.timeout = timeout
+        self.known_variants = set(known_variants)
+        self.message = message
+        self.warned = set()
+
+    def run(self, c):
+        """(status, error, record, stderr tail, seconds, argv) of one run of cell c."""
+        argv = self.exe[c.key()] + [f"--{k}={v}" for k, v in sorted(c.params.items())]
+        env = dict(os.environ, GOMAXPROCS=str(c.gomaxprocs), RTLAB_VARIANT=c.variant)
+        status, err, rec, tail, dt = run_once(argv, env, c.workload.folder, self.timeout)
+        if status == "ok" and (rec.get("workload") != c.workload.name or rec.get("gomaxprocs") != c.gomaxprocs):
+            status, err = "bad_record", (f"record says workload={rec.get('workload')!r} "
+                                         f"gomaxprocs={rec.get('gomaxprocs')!r}, cell expects "
+                                         f"{c.workload.name!r} {c.gomaxprocs}")
+        rv = rec.get("variant") if status == "ok" else None
+        if c.impl == "rt" and rv not in (c.variant, None) and not c.workload.command:
+            if rv in self.known_variants:  # the binary is another combination: wrong build
+                status, err = "bad_record", f"record says variant={rv!r}, cell expects {c.variant!r}"
+            elif rv not in self.warned:
+                self.warned.add(rv)
+                self.message(f"rtlab: warning: {c.label()}: binary reports variant {rv!r} "
+                             "(rt::variant_name does not name every axis?)")
+        return status, err, rec, tail, dt, argv
+
+
 def execute(cells, db, root, *, reps, warmup, timeout, seed, bin_dir=None, no_build=False, shard=None,
             out_dir=None, known_variants=()):
-    """Runs the cells; returns the number of failed runs (and failed cells)."""
+    """Runs the cells; returns (failures, session): failures are (cell, status, error)."""
     out_dir = out_dir or os.path.join(root, "out", "rtlab")
     os.makedirs(out_dir, exist_ok=True)
-    env_info = environment(root)
-    session = uuidlib.uuid4().hex
-    shard_s = f"{shard[0]}/{shard[1]}" if shard else None
+    rec = Recorder(db, environment(root), shard=shard)
     failures = []
-    exe, broken = resolve_binaries(cells, root, bin_dir=bin_dir, no_build=no_build, out_dir=out_dir)
-
-    def store(c, rep, warm, status, error, rec=None, tail=None, dt=0.0, argv=None):
-        started = datetime.datetime.utcnow().isoformat() + "Z"
-        metrics = schema.flatten(rec) if status == "ok" else None
-        counters = rec.get("counters") if status == "ok" else None
-        db.add_run(uuid=uuidlib.uuid4().hex, session=session,
-                   cell=(c.workload.name, c.impl, c.variant, c.gomaxprocs, c.params),
-                   env=env_info,
-                   rep=rep, warmup=warm, status=status, error=error, started_at=started, duration_s=dt,
-                   shard=shard_s, command=shlex.join(argv) if argv else None, stderr_tail=tail,
-                   record=rec, metrics=metrics, counters=counters)
-
+    exe, broken = prepare(cells, root, out_dir, bin_dir=bin_dir, no_build=no_build)
     for c in cells:
         if c.key() in broken:
-            msg = f"rtlab: FAILED {c.label()}: {broken[c.key()]}"
-            print(msg, file=sys.stderr)
+            print(f"rtlab: FAILED {c.label()}: {broken[c.key()]}", file=sys.stderr)
             failures.append((c, "build_failed", broken[c.key()]))
-            store(c, 0, False, "build_failed", broken[c.key()])
+            rec.store(c, 0, False, "build_failed", broken[c.key()])
 
     runnable = [c for c in cells if c.key() in exe]
     rng = random.Random(seed)
@@ -416,38 +462,21 @@ def execute(cells, db, root, *, reps, warmup, timeout, seed, bin_dir=None, no_bu
 
     remaining = {c.key(): warmup + reps for c in runnable}
     prog = Progress(len(runnable), len(jobs))
+    measurer = Measurer(exe, timeout, known_variants, prog.message)
     done_runs = done_cells = 0
-    bad_cells = set()
-    warned = set()
-    known_variants = set(known_variants)
     prog.update(0, 0)
     for c, rep, warm in jobs:
-        argv = exe[c.key()] + [f"--{k}={v}" for k, v in sorted(c.params.items())]
-        env = dict(os.environ, GOMAXPROCS=str(c.gomaxprocs), RTLAB_VARIANT=c.variant)
         prog.update(done_runs, done_cells, c.label())
-        status, err, rec, tail, dt = run_once(argv, env, c.workload.folder, timeout)
-        if status == "ok" and (rec.get("workload") != c.workload.name or rec.get("gomaxprocs") != c.gomaxprocs):
-            status, err = "bad_record", (f"record says workload={rec.get('workload')!r} "
-                                         f"gomaxprocs={rec.get('gomaxprocs')!r}, cell expects "
-                                         f"{c.workload.name!r} {c.gomaxprocs}")
-        rv = rec.get("variant") if status == "ok" else None
-        if c.impl == "rt" and rv not in (c.variant, None) and not c.workload.command:
-            if rv in known_variants:  # the binary is another combination: wrong build
-                status, err = "bad_record", f"record says variant={rv!r}, cell expects {c.variant!r}"
-            elif rv not in warned:
-                warned.add(rv)
-                prog.message(f"rtlab: warning: {c.label()}: binary reports variant {rv!r} "
-                             "(rt::variant_name does not name every axis?)")
-        store(c, rep, warm, status, err, rec, tail, dt, argv)
+        status, err, record, tail, dt, argv = measurer.run(c)
+        rec.store(c, rep, warm, status, err, record, tail, dt, argv)
         if status != "ok":
             kind = "warm-up" if warm else f"rep {rep + 1}"
             prog.message(f"rtlab: FAILED {c.label()} ({kind}): {status}: {err}")
             failures.append((c, status, err))
-            bad_cells.add(c.key())
         done_runs += 1
         remaining[c.key()] -= 1
         if remaining[c.key()] == 0:
             done_cells += 1
         prog.update(done_runs, done_cells)
     prog.finish()
-    return failures, session
+    return failures, rec.session

@@ -98,6 +98,9 @@ def flatten(rec):
     if gc:
         for k in ("cycles", "max_pause_ns", "pause_total_ns"):
             put(f"gc.{k}", gc.get(k))
+        if isinstance(gc.get("pause_ns"), dict):
+            for q in ("p50", "p99", "max"):
+                put(f"gc.pause_ns.{q}", gc["pause_ns"].get(q))
     for k, v in (rt.get("memstats") or {}).items():
         put(f"mem.{k}", v)
     return out

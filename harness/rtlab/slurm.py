@@ -254,8 +254,8 @@ def prepare(args, cells, root, out, stream=sys.stderr):
     created = not os.path.exists(out)
     os.makedirs(out, exist_ok=True)
     try:
-        exe, broken = runner.resolve_binaries(cells, root, bin_dir=args.bin_dir, no_build=args.no_build,
-                                              out_dir=os.path.join(out, "build"))
+        exe, broken = runner.prepare(cells, root, os.path.join(out, "build"), bin_dir=args.bin_dir,
+                                     no_build=args.no_build)
         if broken:
             for c in cells:
                 if c.key() in broken:

@@ -7,9 +7,12 @@
     "go": "go",                               # Go twin folder (go.mod + main.go), optional
     "params": {"goroutines": {"default": 100000, "smoke": 20000, "help": "..."}},
     "primary_metric": "ns_per_goroutine",     # a key of the record's "metrics"
-    "lower_is_better": true,
-    "latency_histograms": ["spawn_to_run_ns"] # keys of the record's "histograms"
+    "lower_is_better": true,                  # direction of the primary metric (false: throughput)
+    "latency_histograms": ["spawn_to_run_ns"],# keys of the record's "histograms"
+    "thresholds": {"ns_per_goroutine": 0.05}  # optional: metric (or glob) -> allowed worsening
   }
+
+The gates derive their metrics from these fields (gate.py).
 
 Instead of "target", a workload may give "command": [argv...] (relative
 paths resolved in its folder) -- used by tests for fake workloads; the
@@ -37,6 +40,7 @@ class Workload:
         self.primary = spec.get("primary_metric")
         self.lower_is_better = spec.get("lower_is_better", True)
         self.histograms = spec.get("latency_histograms", [])
+        self.thresholds = spec.get("thresholds", {})
 
     def has_go(self):
         return self.go_dir is not None and os.path.isfile(os.path.join(self.go_dir, "go.mod"))
@@ -81,6 +85,15 @@ def _validate(folder, spec):
     for k, p in spec["params"].items():
         if not isinstance(p, dict) or "default" not in p:
             raise WorkloadError(f"{where}: parameter {k} needs a 'default'")
+    if not isinstance(spec.get("lower_is_better", True), bool):
+        raise WorkloadError(f"{where}: 'lower_is_better' must be true or false")
+    hs = spec.get("latency_histograms", [])
+    if not (isinstance(hs, list) and all(isinstance(h, str) for h in hs)):
+        raise WorkloadError(f"{where}: 'latency_histograms' must be a list of histogram names")
+    th = spec.get("thresholds", {})
+    if not isinstance(th, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in th.values()):
+        raise WorkloadError(f"{where}: 'thresholds' must map metric names (or globs) to fractions >= 0")
 
 
 def discover(workloads_dir):

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the rtlab Python tests with Debian's interpreter (the one with
-# matplotlib), from the runfiles tree Bazel gives this sh_test. The
-# argument, if any, is the file pattern of the tests (default test_*.py).
+# matplotlib), from the runfiles tree Bazel gives this sh_test. The first
+# argument, if any, is the file pattern (default: every test_*.py).
 set -euo pipefail
 export MPLCONFIGDIR="${TEST_TMPDIR:-/tmp}/mpl"
 export HOME="${HOME:-${TEST_TMPDIR:-/tmp}}"

@@ -27,6 +27,8 @@ class Cli(unittest.TestCase):
         self.assertEqual([a["axis"] for a in d["axes"]], [a for a, _, _ in axes])
         self.assertIn("good", d["workloads"])
         self.assertEqual(d["workloads"]["good"]["params"]["n"]["default"], 10)
+        self.assertEqual(d["workloads"]["good"]["gated_metrics"]["ns_per_op"],
+                         {"lower_is_better": True, "threshold": 0.05})
 
     def test_unknown_names(self):
         for args, msg in ((["--workload", "nope"], "unknown workload 'nope'"),
@@ -138,8 +140,8 @@ class Cli(unittest.TestCase):
                 return [{"run_id": i, "workload": "c", "variant": "", "gomaxprocs": 0, "params_json": ""}
                         for i in range(len(self.vals))]
 
-            def metrics_of(self, i):
-                return {"x.p50": self.vals[i]}
+            def metrics_by_run(self):
+                return {i: {"x.p50": v} for i, v in enumerate(self.vals)}
         orig = check.cell_key
         check.cell_key = lambda row: "c"
         try:

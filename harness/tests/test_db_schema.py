@@ -1,4 +1,3 @@
-import json
 import os
 import sqlite3
 import unittest
@@ -60,6 +59,11 @@ class Schema(unittest.TestCase):
         self.assertEqual(f["lat_ns.p99"], 9.0)
         self.assertEqual(f["sched.ctxswitches"], 5.0)
         self.assertNotIn("gc.max_pause_ns", f)
+        pauses = dict(record()["histograms"]["lat_ns"], p99=700)
+        r = record(runtime={"sched": None, "stw_pause_ns": None, "memstats": None,
+                            "gc": {"cycles": 3, "max_pause_ns": 900, "pause_total_ns": 1500, "pause_ns": pauses}})
+        f = schema.flatten(r)
+        self.assertEqual((f["gc.max_pause_ns"], f["gc.pause_ns.p99"]), (900.0, 700.0))  # both gated
 
 
 class Database(unittest.TestCase):
@@ -74,7 +78,7 @@ class Database(unittest.TestCase):
         con = sqlite3.connect(p)
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         self.assertTrue({"rtlab_schema", "runs", "cells", "metrics", "counters", "environment"} <= tables)
-        self.assertEqual(con.execute("SELECT app, version FROM rtlab_schema").fetchone(), ("rtlab", 1))
+        self.assertEqual(con.execute("SELECT app, version FROM rtlab_schema").fetchone(), ("rtlab", 2))
         self.assertEqual(con.execute("SELECT value, supported FROM counters WHERE name='cycles'").fetchone(),
                          (None, 0))
         self.assertEqual(con.execute("SELECT value FROM counters WHERE name='page-faults'").fetchone(), (3.0,))
@@ -82,6 +86,27 @@ class Database(unittest.TestCase):
         db = dbmod.Database(p, create=False)  # reopens
         self.assertEqual(len(db.runs()), 1)
         db.close()
+
+    def test_version1_file_gains_side_column(self):
+        p = os.path.join(self.d, "v1.db")
+        db = dbmod.Database(p)
+        add(db, "u1")
+        db.close()
+        con = sqlite3.connect(p)
+        con.execute("ALTER TABLE runs DROP COLUMN side")  # what a version 1 file looks like
+        con.execute("UPDATE rtlab_schema SET version=1")
+        con.commit()
+        con.close()
+        ro = dbmod.Database(p, create=False, readonly=True)
+        self.assertEqual([r["side"] for r in ro.runs()], [None])
+        ro.close()
+        db = dbmod.Database(p, create=False)
+        self.assertEqual([r["uuid"] for r in db.runs()], ["u1"])  # nothing lost
+        db.close()
+        con = sqlite3.connect(p)
+        self.assertEqual(con.execute("SELECT version FROM rtlab_schema").fetchone(), (2,))
+        self.assertIn("side", [r[1] for r in con.execute("PRAGMA table_info(runs)")])
+        con.close()
 
     def test_merge_shards(self):
         a, b, out = (os.path.join(self.d, n) for n in ("a.db", "b.db", "out.db"))
@@ -100,7 +125,8 @@ class Database(unittest.TestCase):
         self.assertEqual(sorted(x["uuid"] for x in runs), ["u1", "u2", "u3"])
         self.assertEqual(sorted({x["variant"] for x in runs}), ["global_coop", "perp_coop"])
         self.assertEqual(len(m.environments()), 1)
-        self.assertEqual(sorted(m.metrics_of(x["run_id"])["ns_per_op"] for x in runs), [1, 2, 3])
+        by_run = m.metrics_by_run()
+        self.assertEqual(sorted(by_run[x["run_id"]]["ns_per_op"] for x in runs), [1, 2, 3])
         m.close()
 
     def _refused(self, path, how):

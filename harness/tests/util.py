@@ -7,7 +7,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "harness"))
+sys.path[:0] = [os.path.join(ROOT, "harness"), ROOT]
 RTLAB = os.path.join(ROOT, "scripts", "rtlab")
 PY = "/usr/bin/python3"
 

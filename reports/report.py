@@ -1,0 +1,484 @@
+"""`rtlab report`: PNG plots plus a Markdown and an HTML summary of a database.
+
+For each workload (and parameter set), one function per section: an "at a
+glance" line, an overview bar chart of the primary metric, one ablation plot
+per policy axis (that axis varied, the others at their default), latency
+distribution plots (percentile curves of the merged histograms), a ratio
+table per key metric (median, 95% bootstrap CI, ratio to the default variant
+and to Go with bootstrap CIs, Mann-Whitney p-value), hardware/software
+counters and runtime counters per operation, pauses; then trends across
+commits (trends.py), failures and the environment.
+
+A database holding runs of several commits (an `rtlab compare` database, or
+runs of several `rtlab run`s) is reported per workload for its newest commit
+only (mixing commits in one median would compare nothing), and the trend
+section covers every commit.
+
+PNG names are a function of what they show (workload, parameter set, plot),
+never of the process: two reports of one database name their files alike.
+"""
+import hashlib
+import json
+import math
+import os
+
+from rtlab import fmt, gate, stats
+
+from . import trends
+from .doc import Doc
+
+SIG = 0.05
+
+
+def mpl():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _is_time(metric):
+    return "_ns" in metric or metric.startswith("ns_")
+
+
+def time_axis(ax, metric, log=False):
+    """Tick labels in ns/µs/ms/s for time metrics."""
+    if not _is_time(metric):
+        return
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    f = FuncFormatter(lambda v, _pos: fmt.value(v, "x_ns") if v > 0 else "0")
+    ax.yaxis.set_major_formatter(f)
+    if log:
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def load(db):
+    """Every measured run (dicts with metrics, counters and record), oldest
+    first; metrics and counters are read in one query each."""
+    metrics = db.metrics_by_run()
+    counters = db.counters_by_run()
+    runs = db.runs()
+    for r in runs:
+        r["metrics"] = metrics.get(r["run_id"], {})
+        r["counters"] = counters.get(r["run_id"], {})
+        r["record"] = json.loads(r["record_json"]) if r["record_json"] else {}
+    return runs
+
+
+def _variant_order(matrix, variants):
+    known = [matrix.name(c) for c in matrix.all()] if matrix else []
+    rt = sorted((v for v in variants if v != "go"), key=lambda v: (known.index(v) if v in known else 999, v))
+    return rt + (["go"] if "go" in variants else [])
+
+
+def _bar_points(vals, variant, procs, metric, index, nseries, width):
+    """Grouped-bar geometry for one series: x positions (one group per
+    GOMAXPROCS value, this series' slot within it), medians, and the lower
+    and upper error-bar lengths of the 95% bootstrap CI. GOMAXPROCS values
+    with no data are skipped."""
+    xs, ys, lo, hi = [], [], [], []
+    for j, p in enumerate(procs):
+        d = vals(variant, p, metric)
+        if not d:
+            continue
+        m = stats.median(d)
+        ci = stats.bootstrap_ci(d)
+        xs.append(j + (index - (nseries - 1) / 2) * width)
+        ys.append(m)
+        lo.append(m - ci[0])
+        hi.append(ci[1] - m)
+    return xs, ys, lo, hi
+
+
+def slug(workload, params_json, several):
+    """The file-name stem of a workload's plots: its name, plus a digest of
+    the parameters when the database has several parameter sets of it."""
+    if not several:
+        return workload
+    return f"{workload}_{hashlib.sha1(params_json.encode()).hexdigest()[:8]}"
+
+
+def _by_workload(runs):
+    """{(workload, params_json): [runs]}"""
+    out = {}
+    for r in runs:
+        out.setdefault((r["workload"], r["params_json"]), []).append(r)
+    return out
+
+
+def _several_param_sets(by_wl):
+    """The workloads that have more than one parameter set."""
+    seen, several = set(), set()
+    for wl, _ in by_wl:
+        (several if wl in seen else seen).add(wl)
+    return several
+
+
+class Group:
+    """The runs of one workload and parameter set (of one commit)."""
+
+    def __init__(self, workload, params_json, runs, reg, matrix, several):
+        self.wl, self.pj, self.reg = workload, params_json, reg
+        self.params = json.loads(params_json)
+        self.cells = {}
+        for r in runs:
+            self.cells.setdefault((r["impl"], r["variant"], r["gomaxprocs"]), []).append(r)
+        any_rec = runs[0]["record"]
+        names = list(any_rec.get("metrics", {}).keys())
+        self.primary = reg.primary if reg and reg.primary in names else (names[0] if names else "wall_ns")
+        self.lower_is_better = reg.lower_is_better if reg and reg.primary == self.primary else True
+        self.hists = [h for h in (reg.histograms if reg else []) if h in any_rec.get("histograms", {})] or \
+            list(any_rec.get("histograms", {}).keys())
+        self.key_metrics = [self.primary] + [f"{h}.{q}" for h in self.hists for q in ("p50", "p99")]
+        self.slug = slug(workload, params_json, several)
+        self.procs = sorted({k[2] for k in self.cells})
+        self.variants = _variant_order(matrix, {k[1] for k in self.cells})
+
+    def vals(self, variant, p, metric):
+        impl = "go" if variant == "go" else "rt"
+        return [r["metrics"][metric] for r in self.cells.get((impl, variant, p), []) if metric in r["metrics"]]
+
+    def runs_of(self, variant, p):
+        return self.cells.get(("go" if variant == "go" else "rt", variant, p), [])
+
+    def better(self, metric):
+        """min or max: which median is best for this metric."""
+        return max if metric == self.primary and not self.lower_is_better else min
+
+    def direction(self, metric):
+        return "lower is better" if metric != self.primary or self.lower_is_better else "higher is better"
+
+
+class Report:
+    def __init__(self, db, out_dir, matrix, workloads, title):
+        self.db, self.out_dir, self.matrix, self.workloads = db, out_dir, matrix, workloads or {}
+        self.title = title
+        self.plt = mpl()
+        self.doc = Doc()
+        self.pngs = []
+        self.default = matrix.name(matrix.default()) if matrix else None
+        self.colors = self.plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+    def save(self, fig, name, alt):
+        fig.tight_layout()
+        fig.savefig(os.path.join(self.out_dir, name), dpi=110)
+        self.plt.close(fig)
+        self.pngs.append(name)
+        self.doc.img(name, alt)
+
+    # ------------------------------------------------------------ sections
+
+    def intro(self, runs, groups, commits):
+        m = self.matrix
+        self.doc.h(1, self.title)
+        ncells = sum(len(g.cells) for g in groups)
+        self.doc.p(f"Database `{self.db.path}`: {len(runs)} measured runs"
+                   + (f" of {len(commits)} commits; the sections per workload show its newest commit, the trends "
+                      "all of them" if len(commits) > 1 else "")
+                   + f"; {ncells} cells reported. Ratios are medians of repetitions; 95% CIs by bootstrap; "
+                   f"p = two-sided Mann-Whitney U (significant when p < {SIG}). Time metrics: lower is better. "
+                   f"Default variant: `{self.default}`" + (f" ({m.describe(m.default())})." if m else "."))
+        if not runs:
+            self.doc.p("No successful runs in this database.")
+
+    def glance(self, g):
+        lines = []
+        for p in g.procs:
+            meds = {v: stats.median(g.vals(v, p, g.primary)) for v in g.variants if g.vals(v, p, g.primary)}
+            if not meds:
+                continue
+            best = g.better(g.primary)(meds, key=meds.get)
+            parts = []
+            for v, m in sorted(meds.items(), key=lambda kv: kv[1], reverse=g.better(g.primary) is max):
+                if v == best:
+                    continue
+                _, pv = stats.mann_whitney_u(g.vals(v, p, g.primary), g.vals(best, p, g.primary))
+                parts.append(f"{v} {m / meds[best]:.2f}x" + ("" if pv < SIG else " (not significant)"))
+            lines.append(f"GOMAXPROCS={p}: **{best}** wins on {g.primary} ({fmt.value(meds[best], g.primary)})"
+                         + (f"; then {', '.join(parts)}" if parts else ""))
+        if lines:
+            self.doc.p("At a glance: " + " — ".join(lines))
+
+    def overview(self, g):
+        plt = self.plt
+        fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(g.variants) * len(g.procs) + 2), 4))
+        width = 0.8 / max(1, len(g.variants))
+        for i, v in enumerate(g.variants):
+            xs, ys, lo, hi = _bar_points(g.vals, v, g.procs, g.primary, i, len(g.variants), width)
+            col = "#555555" if v == "go" else self.colors[i % len(self.colors)]
+            bars = ax.bar(xs, ys, width, yerr=[lo, hi], capsize=3, label=v, color=col,
+                          hatch="//" if v == "go" else None, edgecolor="white" if v != "go" else "black")
+            for b, y, p in zip(bars, ys, [p for p in g.procs if g.vals(v, p, g.primary)]):
+                ref = g.vals(self.default, p, g.primary)
+                if ref and v != self.default:
+                    ax.annotate(f"{y / stats.median(ref):.2f}x", (b.get_x() + b.get_width() / 2, y),
+                                ha="center", va="bottom", fontsize=8, xytext=(0, 3), textcoords="offset points")
+        ax.set_xticks(range(len(g.procs)))
+        ax.set_xticklabels([f"GOMAXPROCS={p}" for p in g.procs])
+        ax.set_ylabel(f"{g.primary} ({g.direction(g.primary)})")
+        time_axis(ax, g.primary)
+        ax.set_title(f"{g.wl}: {g.primary} by variant (median, 95% CI; labels: ratio to {self.default})")
+        ax.legend(fontsize=8, ncol=min(4, len(g.variants)))
+        ax.grid(axis="y", alpha=0.3)
+        self.save(fig, f"{g.slug}_overview.png", f"{g.wl} overview")
+
+    def ablations(self, g):
+        if not self.matrix:
+            return
+        m = self.matrix
+        dflt = m.default()
+        for ai, (axis, axis_vs, _) in enumerate(m.axes):
+            combos = []
+            for av in axis_vs:
+                c = list(dflt)
+                c[ai] = av
+                combos.append(m.name(c))
+            present = [c for c in combos if c in g.variants]
+            if len(present) < 2:
+                self.doc.p(f"Axis `{axis}`: " + (f"only `{present[0]}` measured" if present else "not measured")
+                           + f" with the other axes at their default (variants of the axis: {', '.join(axis_vs)});"
+                           " no ablation plot.")
+                continue
+            fig, axs = self.plt.subplots(1, len(g.key_metrics), figsize=(4.2 * len(g.key_metrics), 3.6),
+                                         squeeze=False)
+            series = present + (["go"] if "go" in g.variants else [])
+            for k, metric in enumerate(g.key_metrics):
+                a = axs[0][k]
+                w = 0.8 / len(series)
+                for i, v in enumerate(series):
+                    xs, ys, el, eh = _bar_points(g.vals, v, g.procs, metric, i, len(series), w)
+                    lab = "go" if v == "go" else axis_vs[combos.index(v)]
+                    a.bar(xs, ys, w, yerr=[el, eh], capsize=3, label=lab,
+                          color="#555555" if v == "go" else self.colors[i % len(self.colors)],
+                          hatch="//" if v == "go" else None)
+                a.set_xticks(range(len(g.procs)))
+                a.set_xticklabels([f"P={p}" for p in g.procs])
+                a.set_title(f"{metric} ({g.direction(metric)})", fontsize=10)
+                time_axis(a, metric)
+                a.grid(axis="y", alpha=0.3)
+                if k == 0:
+                    a.legend(fontsize=8, title=axis, title_fontsize=8)
+            others = ", ".join(f"{x}={d}" for (x, _, d) in m.axes if x != axis) or "no other axes"
+            fig.suptitle(f"{g.wl}: ablation of {axis} ({others}); median, 95% CI", fontsize=10)
+            self.doc.h(3, f"Ablation: {axis}")
+            self.save(fig, f"{g.slug}_ablation_{axis}.png", f"{g.wl} ablation {axis}")
+
+    def distributions(self, g):
+        qs = [50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99]
+        for h in g.hists:
+            fig, axs = self.plt.subplots(1, len(g.procs), figsize=(5 * len(g.procs), 3.8), squeeze=False,
+                                         sharey=True)
+            for j, p in enumerate(g.procs):
+                a = axs[0][j]
+                for i, v in enumerate(g.variants):
+                    merged = stats.merge_buckets([r["record"].get("histograms", {}).get(h, {}).get("buckets", [])
+                                                  for r in g.runs_of(v, p)])
+                    if not merged:
+                        continue
+                    ys = [stats.hist_percentile(merged, q) for q in qs]
+                    xs = [-math.log10(1 - q / 100) for q in qs]
+                    a.plot(xs, [max(y, 1) for y in ys], marker="o", ms=3, label=v,
+                           color="black" if v == "go" else self.colors[i % len(self.colors)],
+                           linestyle="--" if v == "go" else "-")
+                a.set_yscale("log")
+                time_axis(a, h, log=True)
+                a.set_xticks([-math.log10(1 - q / 100) for q in (50, 90, 99, 99.9, 99.99)])
+                a.set_xticklabels(["p50", "p90", "p99", "p99.9", "p99.99"])
+                a.set_title(f"GOMAXPROCS={p}", fontsize=10)
+                a.grid(alpha=0.3, which="both")
+                if j == 0:
+                    a.set_ylabel(f"{h} (log)")
+                    a.legend(fontsize=8)
+            fig.suptitle(f"{g.wl}: {h} distribution (all repetitions merged)", fontsize=10)
+            self.doc.h(3, f"Latency distribution: {h}")
+            self.save(fig, f"{g.slug}_{h}_dist.png", f"{g.wl} {h}")
+
+    def ratio_tables(self, g):
+        for metric in g.key_metrics:
+            self.doc.h(3, f"{metric} ({g.direction(metric)})")
+            rows = []
+            for p in g.procs:
+                meds = {v: stats.median(g.vals(v, p, metric)) for v in g.variants if g.vals(v, p, metric)}
+                best = g.better(metric)(meds, key=meds.get) if meds else None
+                for v in g.variants:
+                    d = g.vals(v, p, metric)
+                    if not d:
+                        continue
+                    m = stats.median(d)
+                    lo, hi = stats.bootstrap_ci(d)
+                    cols = [p, f"**{v}** (**best**)" if v == best and len(meds) > 1 else v, len(d),
+                            fmt.value(m, metric), f"[{fmt.value(lo, metric)}, {fmt.value(hi, metric)}]"]
+                    for ref in (self.default, "go"):
+                        rd = g.vals(ref, p, metric)
+                        if not rd or ref == v:
+                            cols += ["—", "—"]
+                            continue
+                        rm = stats.median(rd)
+                        if rm == 0:
+                            cols += ["n/a", "n/a"]
+                            continue
+                        rlo, rhi = stats.bootstrap_ratio_ci(d, rd)
+                        _, pv = stats.mann_whitney_u(d, rd)
+                        sig = "significant" if pv < SIG else "n.s."
+                        cols += [f"{m / rm:.2f}x [{rlo:.2f}, {rhi:.2f}]", f"{pv:.3g} {sig}"]
+                    rows.append(cols)
+            self.doc.table(["GOMAXPROCS", "variant", "n", "median", "95% CI", f"vs {self.default}", "p",
+                            "vs go", "p"], rows)
+
+    def counters(self, g):
+        cnames = []
+        for rs in g.cells.values():
+            for r in rs:
+                for k in r["counters"]:
+                    if k not in cnames:
+                        cnames.append(k)
+        if not cnames:
+            return
+        self.doc.h(3, "Counters per operation (median over repetitions)")
+        rows = []
+        for p in g.procs:
+            for v in g.variants:
+                rs = g.runs_of(v, p)
+                if not rs:
+                    continue
+                row = [p, v]
+                for cn in cnames:
+                    per = [r["counters"][cn] / r["metrics"]["ops"] for r in rs
+                           if isinstance(r["counters"].get(cn), float) and r["metrics"].get("ops")]
+                    row.append(fmt.value(stats.median(per)) if per else "unsupported")
+                rows.append(row)
+        self.doc.table(["GOMAXPROCS", "variant"] + cnames, rows)
+        unsup = sorted({cn for rs in g.cells.values() for r in rs for cn, x in r["counters"].items()
+                        if x == "unsupported"})
+        if unsup:
+            reasons = {e for rs in g.cells.values() for r in rs for cn in unsup
+                       for e in [(r["record"].get("counter_info", {}).get(cn) or {}).get("error")] if e}
+            self.doc.p("Unsupported on this machine (no value was read; not zero): "
+                       + ", ".join(unsup) + (". Reason: " + "; ".join(sorted(reasons)) if reasons else "."))
+
+    def sched_counters(self, g):
+        snames = sorted({k for rs in g.cells.values() for r in rs for k in r["metrics"]
+                         if k.startswith("sched.") and k != "sched.threads"})
+        if not snames:
+            return
+        self.doc.h(3, "Runtime scheduler counters per operation (rt variants; Go exposes none)")
+        rows = []
+        for p in g.procs:
+            for v in g.variants:
+                rs = g.runs_of(v, p) if v != "go" else []
+                if not rs:
+                    continue
+                row = [p, v]
+                for sn in snames:
+                    per = [r["metrics"][sn] / r["metrics"]["ops"] for r in rs
+                           if sn in r["metrics"] and r["metrics"].get("ops")]
+                    row.append(fmt.value(stats.median(per)) if per else "n/a")
+                rows.append(row)
+        self.doc.table(["GOMAXPROCS", "variant"] + [s[6:] for s in snames], rows)
+
+    def pauses(self, g):
+        rows = []
+        for p in g.procs:
+            for v in g.variants:
+                rs = g.runs_of(v, p)
+                gc = [r["metrics"]["gc.max_pause_ns"] for r in rs if "gc.max_pause_ns" in r["metrics"]]
+                stw = [r["metrics"]["stw_pause_ns.max"] for r in rs if "stw_pause_ns.max" in r["metrics"]]
+                if rs:
+                    rows.append([p, v, fmt.value(stats.median(gc), "x_ns") if gc else "no GC yet (null)",
+                                 fmt.value(stats.median(stw), "x_ns") if stw else "n/a"])
+        if rows:
+            self.doc.h(3, "Pauses (median over repetitions of the per-run maximum)")
+            self.doc.table(["GOMAXPROCS", "variant", "max GC pause", "max stop-the-world pause"], rows)
+
+    def workload(self, g):
+        self.doc.h(2, f"Workload {g.wl}")
+        if g.reg and g.reg.description:
+            self.doc.p(g.reg.description)
+        self.doc.p("Parameters: " + ", ".join(f"`{k}={v}`" for k, v in sorted(g.params.items())))
+        self.glance(g)
+        self.overview(g)
+        self.ablations(g)
+        self.distributions(g)
+        self.ratio_tables(g)
+        self.counters(g)
+        self.sched_counters(g)
+        self.pauses(g)
+
+    def trend_section(self, runs, commits):
+        if len(commits) < 2:
+            return
+        self.doc.h(2, "Trends across commits")
+        self.doc.p(trends.METHOD)
+        by_wl = _by_workload(runs)
+        several = _several_param_sets(by_wl)
+        for (wl, pj), rs in sorted(by_wl.items()):
+            reg = self.workloads.get(wl)
+            if reg is None:
+                self.doc.p(f"{wl}: not registered in this checkout's workloads/; no gated metrics, no trend.")
+                continue
+            for gm in gate.gated_metrics(reg, "rt"):
+                t = trends.trend(rs, gm, commits)
+                if not t:
+                    continue
+                name = f"{slug(wl, pj, wl in several)}_trend_{gm.name.replace('.', '_')}.png"
+                fig = trends.plot(self.plt, t, gm, f"{wl}: {gm.name} across commits", self.colors, commits)
+                time_axis(fig.axes[0], gm.name)
+                self.doc.h(3, f"Trend: {wl} {gm.name}")
+                self.save(fig, name, f"{wl} {gm.name} trend")
+                self.doc.table(["cell", "change points (first commit of the new level: old -> new median)"],
+                               [[cell, "; ".join(trends.describe(c, gm.name) for c in cps) or "none"]
+                                for cell, (_, cps) in sorted(t.items())])
+
+    def failures(self):
+        fails = self.db.failures()
+        self.doc.h(2, "Failures")
+        if fails:
+            self.doc.table(["workload", "variant", "GOMAXPROCS", "params", "warm-up", "status", "error"],
+                           [[f["workload"], f["variant"], f["gomaxprocs"], f["params_json"],
+                             "yes" if f["warmup"] else "no", f["status"], (f["error"] or "")[:200]] for f in fails])
+        else:
+            self.doc.p("None.")
+
+    def environment(self):
+        envs = self.db.environments()
+        self.doc.h(2, "Environment")
+        if envs:
+            keys = ["hostname", "kernel", "cpu_model", "cores", "governor", "git_commit", "git_dirty", "compiler",
+                    "go_version", "python"]
+            self.doc.table(["env"] + keys, [[e["env_id"]] + [e.get(k) if e.get(k) is not None else "n/a"
+                                                             for k in keys] for e in envs])
+
+    def write(self):
+        md = os.path.join(self.out_dir, "report.md")
+        with open(md, "w") as f:
+            f.write(self.doc.markdown())
+        hp = os.path.join(self.out_dir, "index.html")
+        with open(hp, "w") as f:
+            f.write(self.doc.html(self.title))
+        return {"markdown": md, "html": hp, "pngs": self.pngs}
+
+
+def generate(db, out_dir, matrix=None, workloads=None, title="rtlab report", root=None):
+    """Writes out_dir/index.html, out_dir/report.md and the PNGs; returns their paths.
+    root: the git checkout that orders the database's commits (trends)."""
+    os.makedirs(out_dir, exist_ok=True)
+    rep = Report(db, out_dir, matrix, workloads, title)
+    runs = load(db)
+    commits = trends.commit_order(runs, root)
+    newest = {}
+    for r in runs:  # per workload, its newest commit
+        c = newest.get(r["workload"])
+        if c is None or commits.index(r["git_commit"]) > commits.index(c):
+            newest[r["workload"]] = r["git_commit"]
+    by_group = _by_workload([r for r in runs if r["git_commit"] == newest[r["workload"]]])
+    several = _several_param_sets(by_group)
+    groups = [Group(wl, pj, rs, rep.workloads.get(wl), matrix, wl in several)
+              for (wl, pj), rs in sorted(by_group.items())]
+    rep.intro(runs, groups, commits)
+    for g in groups:
+        rep.workload(g)
+    rep.trend_section(runs, commits)
+    rep.failures()
+    rep.environment()
+    return rep.write()
