@@ -23,6 +23,7 @@ DEFAULT_THRESHOLDS = {
     "*.p50": 0.10,           # latency histograms' medians
     "*.p99": 0.25,           # tails are noisier
     "gc.max_pause_ns": 0.25,  # GC pause (Go twins today; the runtime once its GC lands)
+    "ns_per_round_trip": 0.10,  # inverse throughput of the round-trip workloads (netpoll_echo, chan_pingpong)
 }
 
 

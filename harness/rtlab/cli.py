@@ -59,6 +59,7 @@ def cmd_list(args):
             "default": m.name(m.default()),
             "workloads": {n: {"description": w.description, "target": w.target, "go": w.has_go(),
                               "params": w.params, "primary_metric": w.primary,
+                              "driver": w.driver or w.driver_command, "references": w.references,
                               "latency_histograms": w.histograms} for n, w in ws.items()},
         }, indent=2))
         return 0
@@ -72,6 +73,10 @@ def cmd_list(args):
         print(f"  {n}: {w.description}")
         print(f"    binary: {w.target or ' '.join(w.command)}__<variant>   Go twin: {'yes' if w.has_go() else 'no'}"
               f"   primary metric: {w.primary}   histograms: {', '.join(w.histograms) or '-'}")
+        if w.has_driver():
+            refs = ", ".join(f"{k} ({v if isinstance(v, str) else ' '.join(v)})" for k, v in w.references.items())
+            print(f"    server+client: each cell's program is the server of driver "
+                  f"{w.driver or ' '.join(w.driver_command)}; references (with --go): {refs or '-'}")
         for k, p in w.params.items():
             print(f"    --param {k}=<{type(p['default']).__name__}>  default {p['default']}, smoke "
                   f"{p.get('smoke', p['default'])}  {p.get('help', '')}")

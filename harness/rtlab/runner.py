@@ -14,6 +14,7 @@ import time
 import uuid as uuidlib
 
 from . import schema
+from . import workloads as wlmod
 
 
 class PlanError(ValueError):
@@ -71,8 +72,8 @@ def environment(root):
 class Cell:
     def __init__(self, workload, impl, variant, gomaxprocs, params):
         self.workload = workload      # Workload
-        self.impl = impl              # "rt" | "go"
-        self.variant = variant        # combination name, or "go"
+        self.impl = impl              # "rt" | "go" | "native" (a workload's reference server)
+        self.variant = variant        # combination name, "go", or the reference's name
         self.gomaxprocs = gomaxprocs
         self.params = params
 
@@ -157,6 +158,8 @@ def plan(workloads, names, matrix, variant_spec, procs, params, smoke=False, go=
                     cells.append(Cell(w, "go", "go", p, vals))
                 else:
                     print(f"rtlab: workload {w.name} has no Go twin; skipping its Go cells", file=sys.stderr)
+                for ref in sorted(w.references):
+                    cells.append(Cell(w, "native", ref, p, vals))
     cells.sort(key=lambda c: c.key())
     if shard:
         i, n = shard
@@ -321,30 +324,52 @@ def execute(cells, db, root, *, reps, warmup, timeout, seed, bin_dir=None, no_bu
     shard_s = f"{shard[0]}/{shard[1]}" if shard else None
     failures = []
 
-    # Build: exact targets of the rt cells; Go twins once per workload.
+    # Build: exact targets of the rt cells, the drivers and references they
+    # need; Go twins once per workload.
     exe = {}     # cell key -> argv prefix
     broken = {}  # cell key -> error
+
+    def in_folder(c, argv):
+        return [a if os.path.isabs(a) or "/" not in a else os.path.join(c.workload.folder, a) for a in argv]
+
     cmd_cells = [c for c in cells if c.impl == "rt" and c.workload.command]
     tgt_cells = [c for c in cells if c.impl == "rt" and not c.workload.command]
-    targets = sorted({c.workload.cxx_target(c.variant) for c in tgt_cells})
-    if tgt_cells:
+    ref_cells = [c for c in cells if c.impl == "native"]
+    labels = {}  # cell key -> [(label, path suffix)] it needs built
+    for c in tgt_cells:
+        labels[c.key()] = [(c.workload.target, f"__{c.variant}")]
+    for c in ref_cells:
+        ref = c.workload.references[c.variant]
+        if isinstance(ref, list):
+            exe[c.key()] = in_folder(c, ref)
+        else:
+            labels.setdefault(c.key(), []).append((ref, ""))
+    for c in cells:
+        if c.workload.driver:
+            labels.setdefault(c.key(), []).append((c.workload.driver, ""))
+    targets = sorted({lab + suf for ls in labels.values() for lab, suf in ls})
+    built = {}  # cell key -> {label: path}
+    if targets:
         if bin_dir or no_build:
             root_bin = bin_dir or os.path.join(root, "bazel-bin")
             results = {t: None for t in targets}
         else:
             root_bin, results = build_cxx(root, targets, os.path.join(out_dir, "build.log"))
-        for c in tgt_cells:
-            err = results.get(c.workload.cxx_target(c.variant))
-            path = c.workload.cxx_binary(root_bin, c.variant)
-            if err is None and not os.path.isfile(path):
-                err = f"binary {path} not found" + (" (built?)" if (bin_dir or no_build) else "")
-            if err:
-                broken[c.key()] = err
-            else:
-                exe[c.key()] = [path]
+        for key, ls in labels.items():
+            for lab, suf in ls:
+                err = results.get(lab + suf)
+                path = wlmod.label_binary(root_bin, lab, suf)
+                if err is None and not os.path.isfile(path):
+                    err = f"binary {path} not found" + (" (built?)" if (bin_dir or no_build) else "")
+                if err:
+                    broken[key] = err
+                built.setdefault(key, {})[lab] = path
+        for c in tgt_cells + ref_cells:
+            if c.key() not in broken and c.key() not in exe:
+                lab = c.workload.target if c.impl == "rt" else c.workload.references[c.variant]
+                exe[c.key()] = [built[c.key()][lab]]
     for c in cmd_cells:
-        exe[c.key()] = [a if os.path.isabs(a) or "/" not in a else os.path.join(c.workload.folder, a)
-                        for a in c.workload.command]
+        exe[c.key()] = in_folder(c, c.workload.command)
     go_built = {}
     for c in cells:
         if c.impl != "go":
@@ -355,9 +380,21 @@ def execute(cells, db, root, *, reps, warmup, timeout, seed, bin_dir=None, no_bu
                                                  os.path.join(out_dir, "go-build.log"))
         path, err = go_built[c.workload.name]
         if err:
-            broken[c.key()] = err
+            broken.setdefault(c.key(), err)
         else:
             exe[c.key()] = [path]
+    # Server+client workloads: the cell's program is the server the driver runs.
+    for c in cells:
+        if c.key() in broken or c.key() not in exe or not c.workload.has_driver():
+            continue
+        driver = (built[c.key()][c.workload.driver] if c.workload.driver
+                  else in_folder(c, c.workload.driver_command))
+        server = exe[c.key()]
+        if len(server) != 1:
+            broken[c.key()] = f"the server of a driven workload must be one executable, not {shlex.join(server)!r}"
+            del exe[c.key()]
+            continue
+        exe[c.key()] = ([driver] if isinstance(driver, str) else driver) + [f"--server={server[0]}"]
 
     def store(c, rep, warm, status, error, rec=None, tail=None, dt=0.0, argv=None):
         started = datetime.datetime.utcnow().isoformat() + "Z"
@@ -372,6 +409,7 @@ def execute(cells, db, root, *, reps, warmup, timeout, seed, bin_dir=None, no_bu
 
     for c in cells:
         if c.key() in broken:
+            exe.pop(c.key(), None)
             msg = f"rtlab: FAILED {c.label()}: {broken[c.key()]}"
             print(msg, file=sys.stderr)
             failures.append((c, "build_failed", broken[c.key()]))
