@@ -62,4 +62,6 @@ def rt_cc_test(name, deps = [], **kwargs):
             **kwargs
         )
         tests.append(":" + test_name)
-    native.test_suite(name = name, tests = tests)
+    # The suite carries the tests' tags: a suite of manual tests must be
+    # manual too, or //... would expand it and run them.
+    native.test_suite(name = name, tests = tests, tags = kwargs.get("tags", []))

@@ -3,7 +3,9 @@
 // sockets, edge-triggered epoll; each readable connection is drained and
 // echoed at once (a short write leaves the rest for EPOLLOUT). Speaks the
 // same protocol as the rt server (see loadgen.cc); it has no scheduler, so
-// its counters line is null, and it accepts only --busy=0.
+// its counters line is null. --busy=N starts N threads that only compute
+// (on the server's CPU): the kernel's scheduler then decides how long a
+// ready connection waits, the reference for the runtimes' probe.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -18,7 +20,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -38,11 +42,19 @@ constexpr uint64_t kStdin = ~uint64_t(0) - 1;
 }  // namespace
 
 int main(int argc, char** argv) {
+  long busy = 0;
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--busy=0") != 0) {
-      fprintf(stderr, "netpoll_echo epoll server: unsupported argument '%s' (only --busy=0)\n", argv[i]);
+    if (strncmp(argv[i], "--busy=", 7) != 0) {
+      fprintf(stderr, "netpoll_echo epoll server: unknown argument '%s'\n", argv[i]);
       return 2;
     }
+    busy = strtol(argv[i] + 7, nullptr, 10);
+  }
+  for (long i = 0; i < busy; i++) {
+    std::thread([] {
+      volatile uint64_t x = 0;
+      for (;;) x = x + 1;
+    }).detach();
   }
   signal(SIGPIPE, SIG_IGN);
   int ln = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -22,9 +22,9 @@
 //   stdin "begin\n": the measured window starts (snapshot counters)
 //   stdin "end\n":   print one line, a flat JSON object of scheduler
 //                    counter deltas over the window (or null), and exit 0
-//   --busy=N:        N goroutines that only compute, to load the CPU (the
-//                    ready-connection wait probe, Go issue 51651); the
-//                    epoll server accepts only 0
+//   --busy=N:        N goroutines (epoll server: threads) that only
+//                    compute, to load the CPU (the ready-connection wait
+//                    probe, Go issue 51651)
 // Parameter errors exit with status 2; a server that fails or a
 // connection that breaks exits with status 1 and a message.
 #include <fcntl.h>
