@@ -584,6 +584,56 @@ TEST(NetConcurrency, BlockedAcceptIsNotADeadlock) {
   outside.join();
 }
 
+// Go issue 51651's situation: the only P never runs out of work (a
+// goroutine that only computes, passing safe points), so findrunnable never
+// polls; the ready connection is still served, by sysmon's poll (after
+// 10 ms without one) or by a poll once the busy goroutine is preempted.
+TEST(NetConcurrency, ReadyIoIsFoundWhileThePIsBusy) {
+  ProcsGuard procs(1);
+  Listener ln = must_listen();
+  auto [c, s] = must_pair(ln);
+  std::atomic<bool> stop{false};
+  rt::go([&] {
+    while (!stop.load(std::memory_order_relaxed)) rt::preempt_point();
+  });
+  auto done = rt::make_chan<int64_t>(1);
+  rt::go([s, done]() mutable {
+    char b[8];
+    auto r = s.read(b, sizeof b);
+    done.send(r.err ? -1 : rt::nanotime());
+  });
+  rt::sleep(20 * kMs);
+  int64_t t0 = rt::nanotime();
+  ASSERT_FALSE(c.write("x", 1).err);
+  int64_t at = done.recv();
+  stop = true;
+  ASSERT_GT(at, 0);
+  EXPECT_LT(at - t0, 2000 * kMs);
+}
+
+// Once the last goroutine waiting for I/O is gone, a program whose
+// goroutines are all blocked is a deadlock again (the polling M must not
+// wait forever for nothing).
+void block_forever_after_io() {
+  Listener ln = must_listen();
+  auto [c, s] = must_pair(ln);
+  rt::go([s]() mutable {
+    char b[1];
+    s.read(b, 1);  // woken by the close below
+    std::atomic<uint32_t> never{0};
+    rt::semacquire(&never);
+  });
+  rt::sleep(20 * kMs);
+  s.close();
+  std::atomic<uint32_t> never{0};
+  rt::semacquire(&never);
+}
+
+TEST(NetDeath, DeadlockAfterTheLastIoWaiterLeaves) {
+  EXPECT_EXIT(block_forever_after_io(), testing::ExitedWithCode(2),
+              "fatal error: all goroutines are asleep - deadlock!");
+}
+
 // ---- Fault injection: EINTR and EAGAIN storms -----------------------------------------
 
 std::atomic<uint64_t> storm_state{0};
