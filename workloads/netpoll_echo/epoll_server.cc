@@ -71,7 +71,11 @@ int main(int argc, char** argv) {
   epoll_ctl(ep, EPOLL_CTL_ADD, ln, &ev);
   ev.data.u64 = kStdin;
   epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev);
-  printf("ready 127.0.0.1:%u impl=native variant=epoll gomaxprocs=1\n", ntohs(sa.sin_port));
+  // One thread whatever GOMAXPROCS says; the cell's value is reported so
+  // that the record matches the cell it was run for.
+  const char* procs = getenv("GOMAXPROCS");
+  printf("ready 127.0.0.1:%u impl=native variant=epoll gomaxprocs=%d\n", ntohs(sa.sin_port),
+         procs != nullptr && atoi(procs) > 0 ? atoi(procs) : 1);
   fflush(stdout);
 
   std::vector<Conn> conns;
