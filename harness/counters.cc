@@ -91,7 +91,7 @@ std::vector<std::string> Counters::default_events() {
           "task-clock", "context-switches", "cpu-migrations", "page-faults"};
 }
 
-Counters::Counters(const std::vector<std::string>& names) {
+Counters::Counters(const std::vector<std::string>& names, int pid) {
   events_.resize(names.size());
   values_.resize(names.size());
   int leader = -1;
@@ -111,7 +111,7 @@ Counters::Counters(const std::vector<std::string>& names) {
     int e = 0;
     if (hw && leader >= 0) {
       attr.disabled = 0;  // members follow the leader
-      fd = int(perf_event_open(&attr, 0, -1, leader, PERF_FLAG_FD_CLOEXEC));
+      fd = int(perf_event_open(&attr, pid, -1, leader, PERF_FLAG_FD_CLOEXEC));
       if (fd >= 0) {
         v.group = "hw";
       } else {
@@ -119,12 +119,12 @@ Counters::Counters(const std::vector<std::string>& names) {
       }
     }
     if (fd < 0) {
-      fd = int(perf_event_open(&attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC));
+      fd = int(perf_event_open(&attr, pid, -1, -1, PERF_FLAG_FD_CLOEXEC));
       e = errno;
       if (fd < 0 && (e == EACCES || e == EPERM)) {
         attr.exclude_kernel = 1;  // perf_event_paranoid: user space only
         attr.exclude_hv = 1;
-        fd = int(perf_event_open(&attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC));
+        fd = int(perf_event_open(&attr, pid, -1, -1, PERF_FLAG_FD_CLOEXEC));
         e = errno;
       }
       if (fd >= 0 && hw && leader < 0) {

@@ -5,7 +5,9 @@
 //
 // Counters are opened on the calling thread with inherit=1: every thread it
 // creates afterwards is counted too, so open them BEFORE rt::run (which
-// starts the runtime's threads). Hardware events are opened as one group
+// starts the runtime's threads). They may instead be opened on another
+// process (pid), with the same inheritance: a load generator counts the
+// server it forked by opening them before the child execs. Hardware events are opened as one group
 // (one leader, members scheduled together) where the PMU allows; an event
 // the group refuses is retried on its own. Each event is read on its own
 // fd (PERF_FORMAT_GROUP does not combine with inherit), scaled by
@@ -40,8 +42,9 @@ class Counters {
   // context-switches, cpu-migrations, page-faults.
   static std::vector<std::string> default_events();
 
-  // Opens (disabled) every event. Never throws for unsupported events.
-  explicit Counters(const std::vector<std::string>& events = default_events());
+  // Opens (disabled) every event, on the calling thread (pid 0) or on
+  // process pid. Never throws for unsupported events.
+  explicit Counters(const std::vector<std::string>& events = default_events(), int pid = 0);
   ~Counters();
   Counters(const Counters&) = delete;
   Counters& operator=(const Counters&) = delete;

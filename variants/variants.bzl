@@ -81,7 +81,9 @@ def rt_cc_test(name, deps = [], axes = None, **kwargs):
             **kwargs
         )
         tests.append(":" + test_name)
-    native.test_suite(name = name, tests = tests)
+    # The suite carries the tests' tags: a suite of manual tests must be
+    # manual too, or //... would expand it and run them.
+    native.test_suite(name = name, tests = tests, tags = kwargs.get("tags", []))
 
 def policy_axes_header(name, out):
     """A genrule writing `out`: RT_POLICY_AXES(X), which applies X to every axis in AXES order.

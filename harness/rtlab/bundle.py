@@ -5,10 +5,10 @@ copies them with the harness into a bundle, a folder that is itself a
 minimal rtlab root:
 
   bundle.json                   where it came from: git commit and dirty flag, creation time
-  scripts/rtlab, harness/rtlab/ the harness (Python standard library only for `run`)
+  scripts/rtlab, harness/rtlab/ the harness (`run` needs Python 3 and numpy)
   variants/variants.bzl         the axes, read as the checkout reads them
   workloads/<name>/             the chosen workloads' folders, copied whole
-  bin/<pkg>/<name>__<variant>   the C++ binaries, laid out like bazel-bin
+  bin/<pkg>/<name>__<variant>   the C++ binaries (and drivers, reference servers), laid out like bazel-bin
   bin/go/<name>                 the Go twins, already built
 
 Invariants: nothing in a bundle names a path outside it (scripts/rtlab
@@ -16,7 +16,8 @@ finds its root from its own location, `run --bin-dir BUNDLE/bin` finds the
 binaries), so it runs wherever a shared file system mounts it; and the
 bundle plans exactly the cells the checkout planned, because it holds the
 same variants.bzl and workload.json files. A node needs only what the
-binaries link dynamically (libstdc++, libpfm4) and /usr/bin/python3.
+binaries link dynamically (libstdc++, libpfm4) and /usr/bin/python3 with
+numpy (Debian's python3-numpy).
 """
 import datetime
 import glob
@@ -41,11 +42,12 @@ def _copy(src, dst):
     shutil.copy2(src, dst)  # follows symlinks (runfiles, bazel-bin)
 
 
-def make(root, dest, cells, exe, git_commit, git_dirty):
-    """Writes a bundle at dest (which must not exist) for the cells, whose
-    binaries exe maps from cell key to argv (runner.prepare).
+def make(root, dest, cells, git_commit, git_dirty):
+    """Completes the bundle at dest for the cells: their binaries are
+    already in dest/bin (runner.prepare with copy_to=dest/bin); this adds
+    the harness, the workloads' folders and the manifest.
     Returns dest/bin, the --bin-dir of runs inside the bundle."""
-    os.makedirs(dest)
+    os.makedirs(dest, exist_ok=True)
     _copy(os.path.join(root, "scripts", "rtlab"), os.path.join(dest, "scripts", "rtlab"))
     for py in glob.glob(os.path.join(root, "harness", "rtlab", "*.py")):
         _copy(py, os.path.join(dest, "harness", "rtlab", os.path.basename(py)))
@@ -57,10 +59,6 @@ def make(root, dest, cells, exe, git_commit, git_dirty):
         if w.name not in copied:
             shutil.copytree(w.folder, os.path.join(dest, "workloads", w.name))
             copied.add(w.name)
-        if c.impl == "go":
-            _copy(exe[c.key()][0], os.path.join(bin_dir, "go", w.name))
-        elif not w.command:
-            _copy(exe[c.key()][0], w.cxx_binary(bin_dir, c.variant))
     os.makedirs(bin_dir, exist_ok=True)
     with open(os.path.join(dest, MANIFEST), "w") as f:
         json.dump({"rtlab_bundle": 1, "git_commit": git_commit, "git_dirty": git_dirty,

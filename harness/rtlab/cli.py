@@ -67,6 +67,7 @@ def cmd_list(args):
             "workloads": {n: {"description": w.description, "target": w.target, "go": w.has_go(),
                               "params": w.params, "primary_metric": w.primary,
                               "lower_is_better": w.lower_is_better, "latency_histograms": w.histograms,
+                              "driver": w.driver or w.driver_command, "references": w.references,
                               "gated_metrics": {g.name: {"lower_is_better": g.lower_is_better,
                                                          "threshold": g.threshold}
                                                 for g in gate.gated_metrics(w)}} for n, w in ws.items()},
@@ -82,6 +83,10 @@ def cmd_list(args):
         print(f"  {n}: {w.description}")
         print(f"    binary: {w.target or ' '.join(w.command)}__<variant>   Go twin: {'yes' if w.has_go() else 'no'}"
               f"   primary metric: {w.primary}   histograms: {', '.join(w.histograms) or '-'}")
+        if w.has_driver():
+            refs = ", ".join(f"{k} ({v if isinstance(v, str) else ' '.join(v)})" for k, v in w.references.items())
+            print(f"    server+client: each cell's program is the server of driver "
+                  f"{w.driver or ' '.join(w.driver_command)}; references (with --go): {refs or '-'}")
         for k, p in w.params.items():
             print(f"    --param {k}=<{type(p['default']).__name__}>  default {p['default']}, smoke "
                   f"{p.get('smoke', p['default'])}  {p.get('help', '')}")

@@ -15,6 +15,7 @@ import time
 import uuid as uuidlib
 
 from . import bundle, schema
+from . import workloads as wlmod
 
 
 class PlanError(ValueError):
@@ -82,8 +83,8 @@ def environment(root):
 class Cell:
     def __init__(self, workload, impl, variant, gomaxprocs, params):
         self.workload = workload      # Workload
-        self.impl = impl              # "rt" | "go"
-        self.variant = variant        # combination name, or "go"
+        self.impl = impl              # "rt" | "go" | "native" (a workload's reference server)
+        self.variant = variant        # combination name, "go", or the reference's name
         self.gomaxprocs = gomaxprocs
         self.params = params
 
@@ -173,6 +174,8 @@ def plan(workloads, names, matrix, variant_spec, procs, params, smoke=False, go=
                     cells.append(Cell(w, "go", "go", p, vals))
                 else:
                     print(f"rtlab: workload {w.name} has no Go twin; skipping its Go cells", file=sys.stderr)
+                for ref in sorted(w.references):
+                    cells.append(Cell(w, "native", ref, p, vals))
     cells.sort(key=lambda c: c.key())
     return deal(cells, shard) if shard else cells
 
@@ -333,38 +336,63 @@ def os_cols():
 
 def prepare(cells, root, out_dir, *, bin_dir=None, no_build=False, bazel_flags=(), copy_to=None):
     """Builds what the cells need: the exact Bazel targets of the rt cells,
-    each Go twin once (a Go twin prebuilt at <bin_dir>/go/<workload>, as in a
-    submit bundle, is used as it is). With copy_to, the built binaries are copied there
-    (plain files, no links into bazel-out, so a later build cannot change
-    them). Returns ({cell key: argv prefix}, {cell key: error})."""
-    exe = {}
-    broken = {}
+    the drivers and references they need, each Go twin once (a Go twin
+    prebuilt at <bin_dir>/go/<workload>, as in a submit bundle, is used as it
+    is). With copy_to, the built binaries are copied there (plain files, no
+    links into bazel-out, so a later build cannot change them), each at its
+    bazel-bin path and Go twins at go/<workload>, the layout --bin-dir
+    reads. Returns
+    ({cell key: argv prefix}, {cell key: error})."""
+    exe = {}     # cell key -> argv prefix
+    broken = {}  # cell key -> error
+
+    def in_folder(c, argv):
+        return [a if os.path.isabs(a) or "/" not in a else os.path.join(c.workload.folder, a) for a in argv]
+
     cmd_cells = [c for c in cells if c.impl == "rt" and c.workload.command]
     tgt_cells = [c for c in cells if c.impl == "rt" and not c.workload.command]
-    targets = sorted({c.workload.cxx_target(c.variant) for c in tgt_cells})
-    if tgt_cells:
+    ref_cells = [c for c in cells if c.impl == "native"]
+    labels = {}  # cell key -> [(label, path suffix)] it needs built
+    for c in tgt_cells:
+        labels[c.key()] = [(c.workload.target, f"__{c.variant}")]
+    for c in ref_cells:
+        ref = c.workload.references[c.variant]
+        if isinstance(ref, list):
+            exe[c.key()] = in_folder(c, ref)
+        else:
+            labels.setdefault(c.key(), []).append((ref, ""))
+    for c in cells:
+        if c.workload.driver:
+            labels.setdefault(c.key(), []).append((c.workload.driver, ""))
+    targets = sorted({lab + suf for ls in labels.values() for lab, suf in ls})
+    built = {}  # cell key -> {label: path}
+    if targets:
         if bin_dir or no_build:
             root_bin = bin_dir or os.path.join(root, "bazel-bin")
             results = {t: None for t in targets}
         else:
             root_bin, results = build_cxx(root, targets, os.path.join(out_dir, "build.log"), bazel_flags)
-        for c in tgt_cells:
-            err = results.get(c.workload.cxx_target(c.variant))
-            path = c.workload.cxx_binary(root_bin, c.variant)
-            if err is None and not os.path.isfile(path):
-                err = f"binary {path} not found" + (" (built?)" if (bin_dir or no_build) else "")
-            if err:
-                broken[c.key()] = err
-                continue
-            if copy_to:
-                dest = c.workload.cxx_binary(copy_to, c.variant)
-                os.makedirs(os.path.dirname(dest), exist_ok=True)
-                shutil.copy2(path, dest)
-                path = dest
-            exe[c.key()] = [path]
+        for key, ls in labels.items():
+            for lab, suf in ls:
+                err = results.get(lab + suf)
+                path = wlmod.label_binary(root_bin, lab, suf)
+                if err is None and not os.path.isfile(path):
+                    err = f"binary {path} not found" + (" (built?)" if (bin_dir or no_build) else "")
+                if err:
+                    broken[key] = err
+                    continue
+                if copy_to:
+                    dest = wlmod.label_binary(copy_to, lab, suf)
+                    os.makedirs(os.path.dirname(dest), exist_ok=True)
+                    shutil.copy2(path, dest)
+                    path = dest
+                built.setdefault(key, {})[lab] = path
+        for c in tgt_cells + ref_cells:
+            if c.key() not in broken and c.key() not in exe:
+                lab = c.workload.target if c.impl == "rt" else c.workload.references[c.variant]
+                exe[c.key()] = [built[c.key()][lab]]
     for c in cmd_cells:
-        exe[c.key()] = [a if os.path.isabs(a) or "/" not in a else os.path.join(c.workload.folder, a)
-                        for a in c.workload.command]
+        exe[c.key()] = in_folder(c, c.workload.command)
     go_built = {}
     for c in cells:
         if c.impl != "go":
@@ -377,11 +405,29 @@ def prepare(cells, root, out_dir, *, bin_dir=None, no_build=False, bazel_flags=(
                 print(f"rtlab: go build {c.workload.go_dir}", file=sys.stderr)
                 go_built[c.workload.name] = build_go(c.workload, os.path.join(out_dir, "go"),
                                                      os.path.join(out_dir, "go-build.log"))
+                path, err = go_built[c.workload.name]
+                if copy_to and not err:
+                    dest = os.path.join(copy_to, "go", c.workload.name)
+                    os.makedirs(os.path.dirname(dest), exist_ok=True)
+                    shutil.copy2(path, dest)
+                    go_built[c.workload.name] = dest, None
         path, err = go_built[c.workload.name]
         if err:
-            broken[c.key()] = err
+            broken.setdefault(c.key(), err)
         else:
             exe[c.key()] = [path]
+    # Server+client workloads: the cell's program is the server the driver runs.
+    for c in cells:
+        if c.key() in broken or c.key() not in exe or not c.workload.has_driver():
+            continue
+        driver = (built[c.key()][c.workload.driver] if c.workload.driver
+                  else in_folder(c, c.workload.driver_command))
+        server = exe[c.key()]
+        if len(server) != 1:
+            broken[c.key()] = f"the server of a driven workload must be one executable, not {shlex.join(server)!r}"
+            del exe[c.key()]
+            continue
+        exe[c.key()] = ([driver] if isinstance(driver, str) else driver) + [f"--server={server[0]}"]
     return exe, broken
 
 
@@ -448,6 +494,7 @@ def execute(cells, db, root, *, reps, warmup, timeout, seed, bin_dir=None, no_bu
     exe, broken = prepare(cells, root, out_dir, bin_dir=bin_dir, no_build=no_build)
     for c in cells:
         if c.key() in broken:
+            exe.pop(c.key(), None)
             print(f"rtlab: FAILED {c.label()}: {broken[c.key()]}", file=sys.stderr)
             failures.append((c, "build_failed", broken[c.key()]))
             rec.store(c, 0, False, "build_failed", broken[c.key()])

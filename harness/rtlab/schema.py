@@ -49,8 +49,8 @@ def validate(rec):
             errs.append(f"missing '{k}'")
         elif not isinstance(rec[k], t) or isinstance(rec[k], bool):
             errs.append(f"'{k}' is {type(rec[k]).__name__}, want {t.__name__}")
-    if rec.get("impl") not in (None, "rt", "go"):
-        errs.append(f"impl is {rec.get('impl')!r}, want 'rt' or 'go'")
+    if rec.get("impl") not in (None, "rt", "go", "native"):
+        errs.append(f"impl is {rec.get('impl')!r}, want 'rt', 'go' or 'native' (a reference without a runtime)")
     for k, v in (rec.get("metrics") or {}).items() if isinstance(rec.get("metrics"), dict) else []:
         if not (v is None or (isinstance(v, _NUM) and not isinstance(v, bool))):
             errs.append(f"metrics.{k}: not a number")

@@ -254,15 +254,16 @@ def prepare(args, cells, root, out, stream=sys.stderr):
     created = not os.path.exists(out)
     os.makedirs(out, exist_ok=True)
     try:
+        bundle_dir = os.path.join(out, "bundle")
         exe, broken = runner.prepare(cells, root, os.path.join(out, "build"), bin_dir=args.bin_dir,
-                                     no_build=args.no_build)
+                                     no_build=args.no_build, copy_to=os.path.join(bundle_dir, "bin"))
         if broken:
             for c in cells:
                 if c.key() in broken:
                     print(f"rtlab: FAILED {c.label()}: {broken[c.key()]}", file=stream)
             raise SubmitError(f"{len(broken)} cells have no binary; nothing submitted")
         commit, dirty = runner.git_state(root)
-        bundle.make(root, os.path.join(out, "bundle"), cells, exe, commit or "unknown", dirty)
+        bundle.make(root, bundle_dir, cells, commit or "unknown", dirty)
         planned = {str(k): [list(c.key()) for c in runner.deal(cells, (k, n))] for k in range(1, n + 1)}
         procs = runner.parse_procs(args.gomaxprocs)
         with open(os.path.join(out, SCRIPT), "w") as f:

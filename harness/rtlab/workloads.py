@@ -17,6 +17,19 @@ The gates derive their metrics from these fields (gate.py).
 Instead of "target", a workload may give "command": [argv...] (relative
 paths resolved in its folder) -- used by tests for fake workloads; the
 variant is then passed in the environment as RTLAB_VARIANT.
+
+A server+client workload (netpoll_echo) adds:
+
+    "driver": "//workloads/netpoll_echo:loadgen",   # what each cell runs
+    "references": {"epoll": "//workloads/netpoll_echo:epoll_echo"}
+
+The cell's own program (the rt binary of its variant, the Go twin, or a
+reference) is then the server: the runner starts the driver with
+--server=<that program> and the parameters, and the driver prints the
+record. References are servers without a runtime (impl "native", variant =
+their name); they run wherever Go twins do (--go). Command-style workloads
+give "driver_command": [argv...] and {"name": [path]} references instead;
+a driven server is always one executable.
 """
 import json
 import os
@@ -41,6 +54,9 @@ class Workload:
         self.lower_is_better = spec.get("lower_is_better", True)
         self.histograms = spec.get("latency_histograms", [])
         self.thresholds = spec.get("thresholds", {})
+        self.driver = spec.get("driver")
+        self.driver_command = spec.get("driver_command")
+        self.references = spec.get("references", {})
 
     def has_go(self):
         return self.go_dir is not None and os.path.isfile(os.path.join(self.go_dir, "go.mod"))
@@ -65,8 +81,20 @@ class Workload:
         return f"{self.target}__{combo_name}"
 
     def cxx_binary(self, bin_root, combo_name):
-        pkg, name = self.target[2:].split(":")
-        return os.path.join(bin_root, pkg, f"{name}__{combo_name}")
+        return label_binary(bin_root, self.target, f"__{combo_name}")
+
+    def has_driver(self):
+        return bool(self.driver or self.driver_command)
+
+
+def label_binary(bin_root, label, suffix=""):
+    """Path of the binary Bazel builds for //pkg:name (plus suffix)."""
+    pkg, name = label[2:].split(":")
+    return os.path.join(bin_root, pkg, name + suffix)
+
+
+def _is_label(x):
+    return isinstance(x, str) and x.startswith("//") and ":" in x
 
 
 def _validate(folder, spec):
@@ -94,6 +122,20 @@ def _validate(folder, spec):
     if not isinstance(th, dict) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in th.values()):
         raise WorkloadError(f"{where}: 'thresholds' must map metric names (or globs) to fractions >= 0")
+    if "driver" in spec and not _is_label(spec["driver"]):
+        raise WorkloadError(f"{where}: driver must be a full label //pkg:name")
+    if "driver_command" in spec and not (isinstance(spec["driver_command"], list) and spec["driver_command"]):
+        raise WorkloadError(f"{where}: driver_command must be a non-empty argv list")
+    refs = spec.get("references", {})
+    if not isinstance(refs, dict):
+        raise WorkloadError(f"{where}: references must be an object {{name: label}}")
+    if refs and not (spec.get("driver") or spec.get("driver_command")):
+        raise WorkloadError(f"{where}: references need a driver")
+    for k, v in refs.items():
+        if not (_is_label(v) or (isinstance(v, list) and v)):
+            raise WorkloadError(f"{where}: reference {k} must be a full label //pkg:name or an argv list")
+        if k in ("go", "all", "default"):
+            raise WorkloadError(f"{where}: reference name {k!r} is reserved")
 
 
 def discover(workloads_dir):

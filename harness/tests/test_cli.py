@@ -80,6 +80,32 @@ class Cli(unittest.TestCase):
         self.assertEqual(rows, {"good": "ok", "crash": "crashed", "hang": "timeout", "badjson": "bad_json",
                                 "badrecord": "bad_record"})
 
+    def test_driven_workload_runs_each_server_under_its_driver(self):
+        wdir = util.make_fake_driven(util.tmpdir())
+        db = self.db()
+        r = util.rtlab("--workloads-dir", wdir, "run", "--workload", "driven", "--variant", "default", "--go",
+                       "--gomaxprocs", "1", "--reps", "1", "--warmup", "0", "--db", db)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("no Go twin", r.stderr)
+        con = sqlite3.connect(db)
+        rows = con.execute("SELECT c.impl, c.variant, r.status, r.command, r.record_json FROM runs r "
+                           "JOIN cells c USING (cell_id) ORDER BY c.impl").fetchall()
+        con.close()
+        self.assertEqual([(i, s) for i, _, s, _, _ in rows], [("native", "ok"), ("rt", "ok")])
+        for impl, variant, _, cmd, rec in rows:
+            self.assertIn("fake_driver.py --server=", cmd)
+            self.assertIn("ref.sh" if impl == "native" else "server.sh", cmd)
+            self.assertEqual((json.loads(rec)["impl"], json.loads(rec)["variant"]), (impl, variant))
+        bad = os.path.join(wdir, "driven", "workload.json")
+        with open(bad) as f:
+            spec = json.load(f)
+        spec["references"] = {"go": ["./ref.sh"]}
+        with open(bad, "w") as f:
+            json.dump(spec, f)
+        r = util.rtlab("--workloads-dir", wdir, "list")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("reference name 'go' is reserved", r.stderr)
+
     def test_shards_merge_to_whole_matrix(self):
         d = util.tmpdir()
         whole = os.path.join(d, "whole.db")

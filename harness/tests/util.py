@@ -38,6 +38,25 @@ def make_fake_workloads(d, modes=("good", "crash", "hang", "badjson", "badrecord
     return d
 
 
+def make_fake_driven(d, name="driven"):
+    """A server+client workload: fake/fake_driver.py runs each cell's server
+    (an rt "binary" and a reference, both shell scripts)."""
+    w = os.path.join(d, name)
+    os.makedirs(w, exist_ok=True)
+    for script, text in (("server.sh", 'echo rt "$RTLAB_VARIANT"'), ("ref.sh", "echo native ref")):
+        path = os.path.join(w, script)
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\n" + text + "\n")
+        os.chmod(path, 0o755)
+    with open(os.path.join(w, "workload.json"), "w") as f:
+        json.dump({"name": name, "description": "fake server+client", "command": ["./server.sh"],
+                   "driver_command": [PY, os.path.join(HERE, "fake", "fake_driver.py")],
+                   "references": {"ref": ["./ref.sh"]},
+                   "params": {"n": {"default": 10, "smoke": 2}}, "primary_metric": "ns_per_op",
+                   "latency_histograms": ["lat_ns"]}, f)
+    return d
+
+
 def rtlab(*args, env=None, timeout=300):
     e = dict(os.environ)
     e.setdefault("MPLCONFIGDIR", tmpdir())

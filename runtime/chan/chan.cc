@@ -336,7 +336,7 @@ void closechan(HChan* c) {
   c->closed.store(1, std::memory_order_release);
 
   // Collect every waiter, then wake them without the lock.
-  G* wake = nullptr;
+  GQueue wake;
   while (SudoG* sg = c->recvq.dequeue()) {
     if (sg->elem != nullptr) {
       c->type->zero_construct(sg->elem);
@@ -344,23 +344,16 @@ void closechan(HChan* c) {
     }
     sg->success = false;
     sg->g->param = sg;
-    sg->g->schedlink = wake;
-    wake = sg->g;
+    wake.push_back(sg->g);
   }
   while (SudoG* sg = c->sendq.dequeue()) {
     sg->elem = nullptr;
     sg->success = false;
     sg->g->param = sg;
-    sg->g->schedlink = wake;
-    wake = sg->g;
+    wake.push_back(sg->g);
   }
   c->lock.unlock();
-  while (wake != nullptr) {
-    G* gp = wake;
-    wake = gp->schedlink;
-    gp->schedlink = nullptr;
-    goready(gp);
-  }
+  while (G* gp = wake.pop()) goready(gp);
 }
 
 }  // namespace rt::internal

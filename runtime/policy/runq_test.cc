@@ -21,9 +21,7 @@ namespace runq = rt::policy::runq;
 void drain_global(std::vector<std::atomic<int>>& seen, std::vector<G>& gs) {
   rt::internal::LockGuard g(rt::internal::sched.lock);
   while (rt::internal::sched.runqsize > 0) {
-    G* gp = rt::internal::sched.runqhead;
-    rt::internal::sched.runqhead = gp->schedlink;
-    if (rt::internal::sched.runqhead == nullptr) rt::internal::sched.runqtail = nullptr;
+    G* gp = rt::internal::sched.runq.pop();
     rt::internal::sched.runqsize--;
     seen[size_t(gp - gs.data())]++;
   }

@@ -15,8 +15,8 @@ namespace rt::internal {
 namespace {
 
 constexpr const char* kRankNames[] = {
-    "chanTimer", "semaRoot", "sched", "allg", "timers", "hchan", "sudog",
-    "gFree", "stackpool", "nopMcache", "mcentral", "mheap", "fixalloc",
+    "chanTimer", "semaRoot", "sched", "allg", "pollDesc", "timers", "hchan", "sudog",
+    "gFree", "stackpool", "nopMcache", "mcentral", "mheap", "pollCache", "fixalloc",
 };
 static_assert(sizeof kRankNames / sizeof kRankNames[0] == size_t(LockRank::kCount), "a name for every rank");
 

@@ -29,6 +29,7 @@ enum class LockRank : uint8_t {
   kSemaRoot,    // a semaphore-table root: held into gopark
   kSched,       // sched.lock: idle Ms and Ps, the global run queue
   kAllg,        // allglock
+  kPollDesc,    // a netpoll pollDesc: held while its deadline timers change
   kTimers,      // a P's timer heap; two at once in procresize
   kHchan,       // a channel (SpinLock); several in address order (select)
   kSudog,       // the central sudog cache
@@ -37,6 +38,7 @@ enum class LockRank : uint8_t {
   kNopMcache,   // the mcache of Ms without a P
   kMcentral,    // an mcentral
   kMheap,       // heap_lock: the page allocator and arenas
+  kPollCache,   // the netpoller's pollDesc cache (allocates from a FixAlloc)
   kFixalloc,    // a FixAlloc (runtime metadata); a leaf
   kCount,
 };

@@ -4,8 +4,10 @@
 // stack: every 61st tick it takes one goroutine from the global queue (so
 // the global queue is never starved by local work), otherwise it asks the
 // run-queue policy for the P's next goroutine, and otherwise calls
-// findrunnable(), which looks at the local queue, the global queue, then
-// steals from other Ps, and finally gives up its P and parks the M. It then
+// findrunnable(), which looks at the local queue, the global queue, the
+// network (a non-blocking poll), then steals from other Ps, and finally
+// gives up its P and either blocks in the netpoller until the next timer or
+// I/O event (one M at a time) or parks the M. It then
 // execute()s the goroutine: switches to its stack with rt_gogo. A goroutine
 // comes back to the scheduler through mcall(): gopark (blocking), gosched
 // (yield), preemption, or goexit.
@@ -18,9 +20,13 @@
 // a goroutine readied between its last check and the drop would otherwise
 // wait for nobody (the "delicate dance" of findrunnable).
 //
+// Goroutines made ready from outside a P (the netpoller, sysmon's poll)
+// enter through injectglist, which starts Ms for idle Ps.
+//
 // Deadlock. When an M goes idle with sched.lock held, checkdead() counts Ms
 // that could still run something; if none can and no goroutine is
-// runnable, the program is deadlocked and dies with Go's message.
+// runnable, no timer is pending and no goroutine waits for I/O, the
+// program is deadlocked and dies with Go's message.
 #include <cxxabi.h>
 #include <pthread.h>
 #include <signal.h>
@@ -36,6 +42,7 @@
 #include "runtime/mem/fixalloc.h"
 #include "runtime/mem/malloc.h"
 #include "runtime/mem/mcache.h"
+#include "runtime/netpoll/netpoll.h"
 #include "runtime/obs/stats.h"
 #include "runtime/policy/preempt.h"
 #include "runtime/policy/runq.h"
@@ -220,32 +227,19 @@ static M* mget() {
 
 void globrunqput(G* gp) {
   sched.lock.assert_held();
-  gp->schedlink = nullptr;
-  if (sched.runqtail != nullptr)
-    sched.runqtail->schedlink = gp;
-  else
-    sched.runqhead = gp;
-  sched.runqtail = gp;
+  sched.runq.push_back(gp);
   sched.runqsize++;
 }
 
-void globrunqputbatch(G* head, G* tail, int32_t n) {
+void globrunqputbatch(GQueue* batch, int32_t n) {
   sched.lock.assert_held();
-  tail->schedlink = nullptr;
-  if (sched.runqtail != nullptr)
-    sched.runqtail->schedlink = head;
-  else
-    sched.runqhead = head;
-  sched.runqtail = tail;
+  sched.runq.push_back_all(batch);
   sched.runqsize += n;
 }
 
 static G* globrunqpop() {
-  G* gp = sched.runqhead;
-  sched.runqhead = gp->schedlink;
-  if (sched.runqhead == nullptr) sched.runqtail = nullptr;
   sched.runqsize--;
-  return gp;
+  return sched.runq.pop();
 }
 
 // Takes a fair share of the global queue for p: returns one goroutine and
@@ -419,8 +413,16 @@ static void handoffp(P* p) {
     return;
   }
   // Timers: a P with timers gets an M, which runs them or waits for them
-  // (idle_timer_wait) when it finds nothing else to do.
+  // in the netpoller when it finds nothing else to do.
   if (p->timer0_when.load() != 0) {
+    sched.lock.unlock();
+    startm(p, false);
+    return;
+  }
+  // The last running P, and nobody polls the network: an M must, or the
+  // goroutines waiting for I/O would wait for sysmon.
+  if (sched.npidle.load() == gomaxprocs.load() - 1 && netpoll_lastpoll.load() != 0 &&
+      netpoll_waiters.load() > 0) {
     sched.lock.unlock();
     startm(p, false);
     return;
@@ -614,37 +616,27 @@ void systemstack(void (*fn)(void*), void* arg) {
 }
 
 static G* gfget(P* p) {
-  if (p->gfree == nullptr && sched.gfree != nullptr) {
+  if (p->gfree.empty() && !sched.gfree.empty()) {
     LockGuard g(sched.gflock);
-    while (p->gfreecnt < kGfreeBatch && sched.gfree != nullptr) {
-      G* gp = sched.gfree;
-      sched.gfree = gp->schedlink;
+    while (p->gfreecnt < kGfreeBatch && !sched.gfree.empty()) {
+      p->gfree.push_front(sched.gfree.pop());
       sched.ngfree--;
-      gp->schedlink = p->gfree;
-      p->gfree = gp;
       p->gfreecnt++;
     }
   }
-  G* gp = p->gfree;
-  if (gp != nullptr) {
-    p->gfree = gp->schedlink;
-    p->gfreecnt--;
-  }
+  G* gp = p->gfree.pop();
+  if (gp != nullptr) p->gfreecnt--;
   return gp;
 }
 
 static void gfput(P* p, G* gp) {
-  gp->schedlink = p->gfree;
-  p->gfree = gp;
+  p->gfree.push_front(gp);
   p->gfreecnt++;
   if (p->gfreecnt >= kGfreeLocalMax) {
     LockGuard g(sched.gflock);
     while (p->gfreecnt >= kGfreeBatch) {
-      G* x = p->gfree;
-      p->gfree = x->schedlink;
+      sched.gfree.push_front(p->gfree.pop());
       p->gfreecnt--;
-      x->schedlink = sched.gfree;
-      sched.gfree = x;
       sched.ngfree++;
     }
   }
@@ -652,11 +644,8 @@ static void gfput(P* p, G* gp) {
 
 static void gfpurge(P* p) {
   LockGuard g(sched.gflock);
-  while (p->gfree != nullptr) {
-    G* x = p->gfree;
-    p->gfree = x->schedlink;
-    x->schedlink = sched.gfree;
-    sched.gfree = x;
+  while (G* gp = p->gfree.pop()) {
+    sched.gfree.push_front(gp);
     sched.ngfree++;
   }
   p->gfreecnt = 0;
@@ -807,6 +796,49 @@ void goready(G* gp) {
   wakep();
 }
 
+void injectglist(GQueue* list, int32_t n) {
+  if (list->empty()) return;
+  bool stamp = obs::sched_latency_enabled();
+  int64_t now = stamp ? nanotime() : 0;
+  for (G* gp = list->head; gp != nullptr; gp = gp->schedlink) {
+    casgstatus(gp, kGwaiting, kGrunnable);
+    gp->runnable_since = now;
+  }
+  netpoll_count_injected(n);
+  M* mp = getm();
+  P* p = mp != nullptr ? mp->p : nullptr;
+  auto start_idle = [](int32_t k) {
+    for (; k > 0 && sched.npidle.load() != 0; k--) startm(nullptr, false);
+  };
+  if (p == nullptr) {
+    // sysmon: pretend one more M runs while the Ms are started, so that
+    // checkdead cannot see a deadlock in between.
+    incidlelocked(-1);
+    {
+      LockGuard g(sched.lock);
+      globrunqputbatch(list, n);
+    }
+    start_idle(n);
+    incidlelocked(1);
+    return;
+  }
+  mp->locks++;
+  // One goroutine per idle P goes where that P's new M finds it.
+  int32_t npidle = sched.npidle.load();
+  GQueue global;
+  int32_t k = 0;
+  for (; k < npidle && !list->empty(); k++) global.push_back(list->pop());
+  if (k > 0) {
+    {
+      LockGuard g(sched.lock);
+      globrunqputbatch(&global, k);
+    }
+    start_idle(k);
+  }
+  while (G* gp = list->pop()) policy::runq::put(p, gp, false);
+  mp->locks--;
+}
+
 static void gosched_m(G* gp) {
   M* mp = getm();
   casgstatus(gp, kGrunning, kGrunnable);
@@ -834,8 +866,29 @@ void preempt_check_slow() {
 
 // ---- The scheduler ----------------------------------------------------------
 
-// Finds a runnable goroutine, stealing from other Ps if needed; parks the M
-// when there is nothing to do. Returns with a P held.
+// A goroutine the netpoller made ready, taken to run now; the rest of its
+// list is injected.
+static G* take_from_netpoll(GQueue* list, int32_t n) {
+  G* gp = list->pop();
+  injectglist(list, n - 1);
+  casgstatus(gp, kGwaiting, kGrunnable);
+  netpoll_count_injected(1);
+  return gp;
+}
+
+// Finds a runnable goroutine; returns with a P held. The sources, in
+// order (Go 1.19's findrunnable):
+//   1. timers due on this P (check_timers)
+//   2. the local run queue, then the global one
+//   3. the network without blocking, when goroutines wait for I/O and no
+//      M is blocked in the poller (that M sees the events itself); before
+//      stealing, so ready I/O does not wait behind it
+//   4. stealing from other Ps (spinning), then their overdue timers
+//   5. (the idle-priority GC mark worker goes here when the collector
+//      exists: after every source of user work)
+//   6. give up the P; after the last look at every queue, either become
+//      the M blocked in the netpoller until the earliest timer or an I/O
+//      event (one M at a time), or park in stopm
 static G* findrunnable(bool* inherit_time) {
   M* mp = getm();
 top:
@@ -844,6 +897,7 @@ top:
     gcstopm();
     goto top;
   }
+  // 1, 2: timers, local and global queues.
   check_timers(p, 0);
   if (G* gp = policy::runq::get(p, inherit_time)) return gp;
   if (sched.runqsize != 0) {
@@ -856,6 +910,17 @@ top:
     }
   }
 
+  // 3: the network, without blocking.
+  if (netpoll_waiters.load(std::memory_order_relaxed) > 0 && netpoll_lastpoll.load(std::memory_order_relaxed) != 0) {
+    int32_t n = 0;
+    GQueue list = netpoll(0, &n);
+    if (!list.empty()) {
+      *inherit_time = false;
+      return take_from_netpoll(&list, n);
+    }
+  }
+
+  // 4: steal.
   int32_t procs = gomaxprocs.load(std::memory_order_relaxed);
   if (policy::runq::has_local_queues() &&
       (mp->spinning || 2 * sched.nmspinning.load() < procs - sched.npidle.load())) {
@@ -884,7 +949,7 @@ top:
   // run them here, as Go's stealWork does. They may have readied work.
   if (run_other_timers(p)) goto top;
 
-  // Nothing to do: give up the P and park.
+  // 6: nothing to do: give up the P.
   sched.lock.lock();
   if (sched.gcwaiting.load()) {
     sched.lock.unlock();
@@ -924,17 +989,24 @@ top:
       }
     }
   }
-  // Timers pending somewhere: one M waits for the earliest (Go: blocking
-  // netpoll(delay)), then takes an idle P and runs the scheduler again.
-  if (idle_timer_wait()) {
+  // Block in the netpoller until the earliest timer of all Ps or an I/O
+  // event, then take an idle P and look again (the due timers run at top).
+  GQueue list;
+  int32_t n = 0;
+  if (netpoll_block(&list, &n)) {
     sched.lock.lock();
     P* idle = sched.gcwaiting.load() ? nullptr : pidleget();
     sched.lock.unlock();
     if (idle != nullptr) {
       acquirep(idle);
+      if (!list.empty()) {
+        *inherit_time = false;
+        return take_from_netpoll(&list, n);
+      }
       goto top;
     }
-    // Every P is held: their Ms run the timers when they look for work.
+    // Every P is held: their Ms run the timers and the injected goroutines.
+    injectglist(&list, n);
   }
   stopm();
   goto top;
@@ -1011,6 +1083,9 @@ static void checkdead() {
   for (int32_t i = 0; i < gomaxprocs.load(); i++) {
     if (allp[i] != nullptr && allp[i]->num_timers.load() > 0) return;
   }
+  // Goroutines waiting for I/O wait for something that can come from
+  // outside (a server blocked in accept is not deadlocked); sysmon polls.
+  if (netpoll_waiters.load() > 0) return;
   fatal_user("all goroutines are asleep - deadlock!");
 }
 
@@ -1096,25 +1171,15 @@ void start_the_world() {
 static void destroyp(P* p) {
   if (policy::runq::has_local_queues()) {
     // Keep the queue's order: collect it, then put it at the global head.
-    G* head = nullptr;
-    G* tail = nullptr;
+    GQueue q;
     int32_t n = 0;
     bool inherit;
     while (G* gp = policy::runq::get(p, &inherit)) {
-      gp->schedlink = nullptr;
-      if (tail != nullptr)
-        tail->schedlink = gp;
-      else
-        head = gp;
-      tail = gp;
+      q.push_back(gp);
       n++;
     }
-    if (n != 0) {
-      tail->schedlink = sched.runqhead;
-      sched.runqhead = head;
-      if (sched.runqtail == nullptr) sched.runqtail = tail;
-      sched.runqsize += n;
-    }
+    sched.runq.push_front_all(&q);
+    sched.runqsize += n;
   }
   // Timers move to P 0, which always survives (Go moves them to the local P).
   move_timers(allp[0], p);
@@ -1428,6 +1493,7 @@ void schedinit(const StartupOptions& opts) {
   stack_size = opts.stack_size;
   mallocinit();
   stack_init(opts.stack_size, opts.guard_budget);
+  netpoll_init();
 
   m0.ism0 = true;
   m0.g0 = &g0_main;

@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "rt/rt.h"
+#include "runtime/netpoll/netpoll.h"
 #include "runtime/obs/stats.h"
 #include "runtime/policy/axes.h"
 #include "runtime/policy/pagealloc.h"
@@ -154,6 +155,11 @@ SchedStats read_sched_stats() {
   s.preemptions = p.preemptions;
   s.spinning_wakeups = sched.spinning_wakeups.load();
   s.stw_count = sched.stw_count.load();
+  NetpollStats np = netpoll_stats();
+  s.netpoll_wakeups = np.polls_with_events;
+  s.netpoll_blocking = np.blocking_polls;
+  s.netpoll_injected = np.injected;
+  s.netpoll_breaks = np.breaks;
   {
     internal::LockGuard g(sched.lock);
     s.threads = sched.mnext - sched.nmfreed;

@@ -116,6 +116,25 @@ struct G {
   alignas(16) unsigned char fn_buf[kInlineClosure];
 };
 
+// A FIFO queue of goroutines linked through G::schedlink (Go's gQueue and
+// gList in one type): the global run queue, the free-G lists, the
+// goroutines a channel close or the netpoller makes ready. A G is on at
+// most one such queue at a time. Not synchronised: its owner's lock (or
+// its being local to one M) protects it.
+struct GQueue {
+  G* head = nullptr;
+  G* tail = nullptr;
+
+  bool empty() const { return head == nullptr; }
+  inline void push_back(G* gp);
+  inline void push_front(G* gp);
+  // Appends every G of q (in order) and leaves q empty.
+  inline void push_back_all(GQueue* q);
+  // Puts every G of q (in order) before this queue's and leaves q empty.
+  inline void push_front_all(GQueue* q);
+  inline G* pop();  // nullptr when empty
+};
+
 struct M {
   G* g0 = nullptr;         // scheduler goroutine: runs on the thread stack
   uintptr_t g0_top = 0;    // mcall resets the g0 stack pointer here
@@ -178,7 +197,7 @@ struct P {
   SysmonTick sysmontick;    // sysmon's last observation
   M* m = nullptr;           // owner, when running
   policy::LocalRunq runq;
-  G* gfree = nullptr;
+  GQueue gfree;
   int32_t gfreecnt = 0;
   StackCache stackcache;
   MCache* mcache = nullptr;  // per-P allocation cache (runtime/mem/mcache.h)
@@ -212,12 +231,11 @@ struct Sched {
   std::atomic<int32_t> npidle{0};
   std::atomic<int32_t> nmspinning{0};
 
-  G* runqhead = nullptr;
-  G* runqtail = nullptr;
+  GQueue runq;  // the global run queue
   int32_t runqsize = 0;
 
   Lock gflock{LockRank::kGfree};
-  G* gfree = nullptr;
+  GQueue gfree;
   int32_t ngfree = 0;
 
   std::atomic<uint32_t> gcwaiting{0};  // stop-the-world in progress
@@ -229,6 +247,49 @@ struct Sched {
   std::atomic<uint64_t> spinning_wakeups{0};
   std::atomic<uint64_t> stw_count{0};
 };
+
+inline void GQueue::push_back(G* gp) {
+  gp->schedlink = nullptr;
+  if (tail != nullptr)
+    tail->schedlink = gp;
+  else
+    head = gp;
+  tail = gp;
+}
+
+inline void GQueue::push_front(G* gp) {
+  gp->schedlink = head;
+  head = gp;
+  if (tail == nullptr) tail = gp;
+}
+
+inline void GQueue::push_back_all(GQueue* q) {
+  if (q->empty()) return;
+  if (tail != nullptr)
+    tail->schedlink = q->head;
+  else
+    head = q->head;
+  tail = q->tail;
+  *q = GQueue{};
+}
+
+inline void GQueue::push_front_all(GQueue* q) {
+  if (q->empty()) return;
+  q->tail->schedlink = head;
+  head = q->head;
+  if (tail == nullptr) tail = q->tail;
+  *q = GQueue{};
+}
+
+inline G* GQueue::pop() {
+  G* gp = head;
+  if (gp != nullptr) {
+    head = gp->schedlink;
+    if (head == nullptr) tail = nullptr;
+    gp->schedlink = nullptr;
+  }
+  return gp;
+}
 
 extern Sched sched;
 extern std::atomic<int32_t> gomaxprocs;
@@ -304,7 +365,7 @@ inline void preempt_check() {
 
 // Global run queue; the caller holds sched.lock.
 void globrunqput(G* gp);
-void globrunqputbatch(G* head, G* tail, int32_t n);
+void globrunqputbatch(GQueue* batch, int32_t n);
 G* globrunqget(P* p, int32_t max);
 // The same, taking sched.lock.
 void globrunqput_locked(G* gp);
@@ -319,6 +380,11 @@ inline void casgstatus(G* gp, uint32_t from, uint32_t to) {
   if (__builtin_expect(actual != from, 0)) bad_gstatus(gp, from, to, actual);
   gp->atomicstatus.store(to, std::memory_order_release);
 }
+// Makes the goroutines of list (n of them, all waiting) runnable: as many
+// as there are idle Ps go to the global queue with an M started for each
+// such P, the rest to the current P's queue (all to the global queue when
+// the caller has no P, as sysmon). Go's injectglist.
+void injectglist(GQueue* list, int32_t n);
 // Returns p's cached sudogs to the central list (P destroyed).
 void sudogcache_clear(P* p);
 void wakep();

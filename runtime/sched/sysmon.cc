@@ -4,12 +4,14 @@
 // work and backing off (doubling after 1 ms of idle rounds) to 10 ms.
 // Each round it retakes Ps blocked in syscalls, asks goroutines that have
 // run for more than 10 ms to yield, starts an M for timers that nobody
-// ran (overdue by over 1 ms while a P is idle), and prints the schedtrace
-// when asked.
+// ran (overdue by over 1 ms while a P is idle), polls the network when
+// nobody has for 10 ms (injecting what it finds), and prints the
+// schedtrace when asked.
 #include <pthread.h>
 
 #include <cstdio>
 
+#include "runtime/netpoll/netpoll.h"
 #include "runtime/policy/runq.h"
 #include "runtime/sched/runtime2.h"
 #include "runtime/time/timer.h"
@@ -27,6 +29,7 @@ struct SysmonConfig {
 };
 SysmonConfig config;
 constexpr int64_t kTimerOverdueNs = 1000 * 1000;
+constexpr int64_t kNetpollIntervalNs = 10 * 1000 * 1000;
 int64_t start_time = 0;
 
 void* sysmon_main(void*) {
@@ -47,6 +50,18 @@ void* sysmon_main(void*) {
       schedtrace(config.scheddetail);
     }
     bool worked = retake(now) != 0;
+    // Ready I/O must not wait for Ms that are all busy (or all stopped):
+    // poll if nobody has for 10 ms and nobody is blocked in the poller.
+    // This is not work that shortens sysmon's sleep (as in Go): a server
+    // whose run queues never empty would otherwise keep sysmon waking
+    // every 20 us on its CPU.
+    int64_t lastpoll = netpoll_lastpoll.load();
+    if (lastpoll != 0 && lastpoll + kNetpollIntervalNs < now &&
+        netpoll_lastpoll.compare_exchange_strong(lastpoll, now)) {
+      int32_t n = 0;
+      GQueue list = netpoll(0, &n);
+      injectglist(&list, n);
+    }
     // Timers are run by the Ps' own Ms and by the idle M that waits for
     // the next one; this only catches a timer that all of them missed
     // (every M busy or parked when it came due) while a P sits idle.

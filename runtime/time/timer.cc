@@ -45,46 +45,31 @@
 // Lock order: a thread holds at most one timers lock, except move_timers
 // (world stopped) which holds dst's then src's. No timers lock is held while
 // f runs or while an M sleeps. sched.lock is never taken under a timers lock.
+// The netpoller holds a pollDesc's lock around its deadline timer's calls
+// (pollDesc lock, then timers lock); a deadline f takes that lock with no
+// timers lock held.
 //
-// The idle M (Go: the M blocked in netpoll(delay)). When an M has released
-// its P and found nothing, idle_timer_wait makes at most one M the timer
-// waiter: it sleeps until the earliest timer of all Ps, then takes an idle P
-// and runs the scheduler again (which runs the due timers). Others park
-// indefinitely in stopm. A timer made pending earlier than the waiter's
-// deadline interrupts it (wake_timer_waiter, Go's wakeNetPoller); with no
-// waiter it calls wakep so that some M comes to wait. The sleep itself is
-// one function, idle_sleep, with idle_sleep_break to interrupt it; the
-// netpoller replaces the pair with epoll_wait(delay) and its eventfd.
+// The idle M. Timers have no thread of their own: when an M has released
+// its P and found nothing to run, it blocks in the netpoller until the
+// earliest timer of all Ps (netpoll_block, runtime/netpoll/netpoll.cc),
+// then takes an idle P and runs the scheduler again, which runs the due
+// timers. Every add and modify calls wake_netpoller(when) (Go's
+// wakeNetPoller): it breaks that poll if it would sleep past the new
+// timer, or starts an M (wakep) when nobody polls. The no-lost-wake-up
+// argument is in netpoll.cc. sysmon is the backstop: a timer overdue by
+// more than 1 ms with an idle P gets an M started for it.
 //
-// No lost wake-up. Three shared words: a P's timer0_when (written under
-// its heap lock), waiter.busy (claimed by xchg), waiter.gen (bumped by each
-// break; the futex word the waiter sleeps on). All accesses are seq_cst.
-//   adder:  write timer0_when;  read busy;  if set: read until, bump gen
-//           (if until is 0 or later);  else wakep()
-//   waiter: read gen;  xchg busy;  read every timer0_when -> until;
-//           store until;  futex-wait on gen (stale gen: returns at once);
-//           store until = 0;  store busy = 0;  read every timer0_when again
-// If the waiter's read missed the adder's write, the adder's read of busy
-// comes after the waiter's xchg, so it sees busy and bumps gen after the
-// waiter read it: the wait returns at once. If the adder read busy = 0
-// after the waiter released it, the waiter's re-read after the release
-// sees the new timer and goes round again (returns true) instead of
-// parking; if the adder read busy = 0 before any waiter claimed it, wakep
-// starts an M, or a spinning M exists and re-reads every timer0_when after
-// it stops spinning, or no P is idle and the running Ps' Ms see the timer
-// when they go idle. sysmon is the backstop: a timer overdue by more than
-// 1 ms with an idle P gets an M started for it.
-//
-// Deadlock detection. The waiting M is not idle (as Go's M in netpoll is
-// not), so checkdead cannot fire while it sleeps; checkdead also returns
-// while any P has a timer. deltimer therefore interrupts the waiter when
-// it removes the timer the waiter may be waiting for: the waiter looks
-// again, finds no timer, and parks in stopm, whose checkdead then reports
-// the deadlock.
+// Deadlock detection. The polling M is not idle (as Go's M in netpoll is
+// not), so checkdead cannot fire while it waits; checkdead also returns
+// while any P has a timer. deltimer therefore breaks the poll when it
+// removes the timer the poller may be waiting for: the poller looks again,
+// finds nothing to wait for, and stops in stopm, whose checkdead then
+// reports the deadlock.
 #include "runtime/time/timer.h"
 
 #include <climits>
 
+#include "runtime/netpoll/netpoll.h"
 #include "runtime/sched/lock.h"
 #include "runtime/sched/runtime2.h"
 
@@ -187,32 +172,6 @@ P* lock_timer_heap(RuntimeTimer* t) {
   }
 }
 
-// ---- The timer waiter (one idle M at a time) --------------------------------
-
-struct alignas(64) TimerWaiter {
-  std::atomic<uint32_t> busy{0};   // an M is the waiter
-  std::atomic<int64_t> until{0};   // its deadline; 0 while not yet known
-  std::atomic<uint32_t> gen{0};    // bumped by every break; futex word
-};
-TimerWaiter waiter;
-
-// Blocks the calling M (no P) until `until` or until idle_sleep_break is
-// called after gen was read. Stands in for the blocking netpoll(delay).
-void idle_sleep(uint32_t gen, int64_t until) {
-  for (;;) {
-    if (waiter.gen.load() != gen) return;
-    int64_t left = until - nanotime();
-    if (left <= 0) return;
-    futex_sleep(&waiter.gen, gen, left);
-  }
-}
-
-// Interrupts idle_sleep (Go's netpollBreak).
-void idle_sleep_break() {
-  waiter.gen.fetch_add(1);
-  futex_wake(&waiter.gen, 1);
-}
-
 // Runs the root timer of pp, which is due at now. Called and returns with
 // pp->timers_lock held; releases it while f runs.
 void run_one_timer(P* pp, int64_t now) {
@@ -294,7 +253,7 @@ static bool modtimer_impl(RuntimeTimer* t, int64_t when, bool set_all, int64_t p
     }
   }
   mp->locks--;
-  wake_timer_waiter(when);
+  wake_netpoller(when);
   return pending;
 }
 
@@ -308,7 +267,7 @@ void addtimer(RuntimeTimer* t) {
   if (!t->status.compare_exchange_strong(idle, kTimerModifying)) throw_fatal("addtimer called with initialized timer");
   heap_add(mp->p, t);
   mp->locks--;
-  wake_timer_waiter(t->when);
+  wake_netpoller(t->when);
 }
 
 bool deltimer(RuntimeTimer* t) {
@@ -317,14 +276,11 @@ bool deltimer(RuntimeTimer* t) {
   int64_t when = t->when;
   heap_delete(pp, t);
   pp->timers_lock.unlock();
-  // If the waiting M waits for this timer, let it recompute its deadline:
-  // with no timer left it must park in stopm, where checkdead can see it,
-  // rather than sleep on (Go keeps deleted timers in the heap instead).
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (waiter.busy.load() != 0) {
-    int64_t until = waiter.until.load();
-    if (until == 0 || when <= until) idle_sleep_break();
-  }
+  // If the polling M waits for this timer, let it recompute its deadline:
+  // with nothing left to wait for it must park in stopm, where checkdead
+  // can see it, rather than sleep on (Go keeps deleted timers in the heap
+  // instead).
+  netpoll_timer_deleted(when);
   return true;
 }
 
@@ -425,38 +381,6 @@ void move_timers(P* dst, P* src) {
   src->timers.clear();
   update_mirrors(dst);
   update_mirrors(src);
-}
-
-void wake_timer_waiter(int64_t when) {
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (waiter.busy.load() != 0) {
-    int64_t until = waiter.until.load();
-    if (until == 0 || until > when) idle_sleep_break();
-    return;
-  }
-  wakep();
-}
-
-bool idle_timer_wait() {
-  uint32_t gen = waiter.gen.load();
-  int64_t next = timers_next_when();
-  if (next == 0) return false;
-  if (waiter.busy.exchange(1) != 0) {
-    // Another M waits: make sure it does not wait past our timer.
-    int64_t until = waiter.until.load();
-    if (until == 0 || until > next) idle_sleep_break();
-    return false;
-  }
-  next = timers_next_when();
-  if (next != 0) {
-    waiter.until.store(next);
-    idle_sleep(gen, next);
-    waiter.until.store(0);
-  }
-  waiter.busy.store(0);
-  // A timer added while we held the role, whose adder saw busy and only
-  // bumped gen, is ours to handle: look once more after the release.
-  return next != 0 || timers_next_when() != 0;
 }
 
 }  // namespace rt::internal

@@ -97,23 +97,9 @@ int64_t timers_next_when();
 // Moves every timer of src into dst (Go's moveTimers). The world is
 // stopped; src is being destroyed by procresize.
 void move_timers(P* dst, P* src);
-// Called after making a timer pending at when (Go's wakeNetPoller): if an
-// M is waiting for timers past when, wake it so it waits less; if none is,
-// wake an idle P's M (wakep) so that someone is.
-void wake_timer_waiter(int64_t when);
-
-// The idle path of findrunnable, called by an M that has given up its P
-// and found nothing to run. If some P has a timer and no other M is
-// waiting for timers, this M becomes the (single) timer waiter: it sleeps
-// until the earliest deadline or until wake_timer_waiter interrupts it,
-// and returns true; the caller then takes an idle P and looks for work
-// again. Returns false when the caller should park indefinitely (stopm):
-// no timers, or another M is already waiting for one at least as early.
-bool idle_timer_wait();
-
 // sysmon's backstop (start an M for a timer overdue by over 1 ms while a P
 // is idle). On by default; tests switch it off to check that the prompt
-// paths (wake_timer_waiter, idle_timer_wait) work on their own.
+// paths (wake_netpoller, the blocking poll) work on their own.
 extern std::atomic<bool> sysmon_timer_rescue;
 
 }  // namespace rt::internal

@@ -38,6 +38,7 @@
 
 #include "rt/chan.h"
 #include "rt/mem.h"
+#include "rt/net.h"
 #include "rt/panic.h"
 #include "rt/sync.h"
 #include "rt/sys.h"
@@ -118,6 +119,10 @@ struct SchedStats {
   uint64_t preemptions;
   uint64_t spinning_wakeups;
   uint64_t stw_count;
+  uint64_t netpoll_wakeups;   // polls that found goroutines to ready
+  uint64_t netpoll_blocking;  // times an M blocked in the poller
+  uint64_t netpoll_injected;  // goroutines made runnable by the poller
+  uint64_t netpoll_breaks;    // wake-ups of the blocked poller (eventfd writes)
   int64_t threads;
   int gomaxprocs;
 };

@@ -31,9 +31,10 @@ bool put_slow(P* p, G* gp, uint32_t head, uint32_t tail) {
   for (uint32_t i = 0; i < n; i++) batch[i] = q.ring[(head + i) % kSize].load(std::memory_order_relaxed);
   if (!q.head.compare_exchange_strong(head, head + n, std::memory_order_acq_rel)) return false;
   batch[n] = gp;
-  for (uint32_t i = 0; i < n; i++) batch[i]->schedlink = batch[i + 1];
+  internal::GQueue moved;
+  for (uint32_t i = 0; i <= n; i++) moved.push_back(batch[i]);
   internal::LockGuard g(internal::sched.lock);
-  internal::globrunqputbatch(batch[0], batch[n], int32_t(n + 1));
+  internal::globrunqputbatch(&moved, int32_t(n + 1));
   return true;
 }
 

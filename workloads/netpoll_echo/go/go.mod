@@ -1,0 +1,3 @@
+module rtlab/workloads/netpoll_echo
+
+go 1.19
