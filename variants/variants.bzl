@@ -8,7 +8,8 @@ combination, named <name>__<variant>_<variant>... in axis order
 and one entry in AXES; adding an axis is one more entry (and its policy
 header declaring `const char* rt::policy::<axis>::name()`).
 
-A target may name the axes it exercises (`axes = ["runq"]`): it is then
+A target's sources compile once (a library `<name>_srcs`); only linking
+happens per combination. A target may name the axes it exercises (`axes = ["runq"]`): it is then
 built over the variants of those axes only, every other axis at its
 default, so the matrix stays affordable as axes grow. Names keep every axis
 (a runq-only test still yields foo__global_coop_radix), so a binary's name,
@@ -50,18 +51,33 @@ def combination_name(combo):
 def _variant_deps(combo):
     return ["//variants/%s/%s" % (axis, v) for (axis, _, _), v in zip(AXES, combo)]
 
-def _common(kwargs):
+# Attributes that shape how the sources compile; they go to the one
+# library of sources, the rest to the per-combination targets.
+_COMPILE_ATTRS = ["srcs", "copts", "defines", "local_defines", "includes"]
+
+def _common(name, deps, kwargs):
+    """Compiles the target's sources once, into `<name>_srcs`; returns the
+    deps and attributes of the per-combination targets that link it."""
+    lib = {k: kwargs.pop(k) for k in _COMPILE_ATTRS if k in kwargs}
+    native.cc_library(
+        name = name + "_srcs",
+        deps = deps + ["//runtime:core_headers"],
+        alwayslink = True,
+        linkstatic = True,
+        testonly = kwargs.get("testonly", False),
+        **lib
+    )
     kwargs.setdefault("linkstatic", True)
     kwargs["linkopts"] = kwargs.get("linkopts", []) + ["-rdynamic"]
-    return kwargs
+    return [":" + name + "_srcs", "//runtime"], kwargs
 
 def rt_cc_binary(name, deps = [], axes = None, **kwargs):
     """A cc_binary per combination over `axes` (default all), plus `name` aliasing the default one."""
-    kwargs = _common(kwargs)
+    deps, kwargs = _common(name, deps, kwargs)
     for combo in variant_combinations(axes):
         native.cc_binary(
             name = name + "__" + combination_name(combo),
-            deps = deps + ["//runtime"] + _variant_deps(combo),
+            deps = deps + _variant_deps(combo),
             **kwargs
         )
     native.alias(
@@ -71,13 +87,13 @@ def rt_cc_binary(name, deps = [], axes = None, **kwargs):
 
 def rt_cc_test(name, deps = [], axes = None, **kwargs):
     """A cc_test per combination over `axes` (default all), plus a test_suite `name` holding exactly those."""
-    kwargs = _common(kwargs)
+    deps, kwargs = _common(name, deps, kwargs)
     tests = []
     for combo in variant_combinations(axes):
         test_name = name + "__" + combination_name(combo)
         native.cc_test(
             name = test_name,
-            deps = deps + ["//runtime"] + _variant_deps(combo),
+            deps = deps + _variant_deps(combo),
             **kwargs
         )
         tests.append(":" + test_name)

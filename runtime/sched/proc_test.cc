@@ -516,7 +516,7 @@ TEST(Sched, GoexitRunsDestructors) {
   int before = rt::num_goroutine();
   rt::go([&] {
     DestructorFlag f{&destroyed};
-    rt::goexit();
+    rt::testing::goexit_from_depth(2);
     after = true;
   });
   ASSERT_TRUE(wait_until([&] { return rt::num_goroutine() == before; })) << rt::num_goroutine();

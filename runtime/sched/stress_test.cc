@@ -34,6 +34,7 @@
 
 namespace {
 
+using rt::testing::goexit_from_depth;
 using rt::testing::ProcsGuard;
 using rt::testing::wait_until;
 
@@ -43,18 +44,6 @@ constexpr int kMaxProcs = 4;
 uint64_t env_u64(const char* name, uint64_t def) {
   const char* s = std::getenv(name);
   return s != nullptr && *s != 0 ? std::strtoull(s, nullptr, 10) : def;
-}
-
-// Ends the calling goroutine through goexit from `depth` calls deeper; the
-// caller's destructors must run and the code after the call must not.
-// noipa: the caller must not learn that this never returns, or it could
-// drop the code that would show a return.
-__attribute__((noipa)) void goexit_nested(int depth) {
-  if (depth > 0) {
-    goexit_nested(depth - 1);
-  } else {
-    rt::goexit();
-  }
 }
 
 struct OnExit {
@@ -228,7 +217,7 @@ void run_round(uint64_t seed, int round) {
       if (exits_by_goexit) {
         OnExit on_exit{&r.exits_through_destructors, &producers};
         produce(r, s, int64_t(p) * r.per_producer, r.per_producer);
-        goexit_nested(2);
+        goexit_from_depth(2);
         r.ran_after_goexit++;
       }
       produce(r, s, int64_t(p) * r.per_producer, r.per_producer);
@@ -246,7 +235,7 @@ void run_round(uint64_t seed, int round) {
         if (rng() % 2 == 0) rt::gosched();  // holding the lock: others queue on it
         r.mu.unlock();
       }
-      goexit_nested(int(rng() % 3));
+      goexit_from_depth(int(rng() % 3));
       r.ran_after_goexit++;
     });
   }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "rt/rt.h"
 
@@ -29,6 +30,15 @@ bool wait_until(Pred pred, int64_t timeout_ms = 10000) {
     rt::gosched();
   }
   return true;
+}
+
+// Ends the calling goroutine with rt::goexit from `depth` calls deeper (the
+// frames between must unwind). noipa: the caller must not learn that this
+// never returns, or the compiler could drop the code after the call that a
+// test uses to show a goexit that returned.
+__attribute__((noipa)) inline void goexit_from_depth(int depth) {
+  std::function<void(int)> descend = [&descend](int d) { d > 0 ? descend(d - 1) : rt::goexit(); };
+  descend(depth);
 }
 
 }  // namespace rt::testing
