@@ -23,7 +23,13 @@ namespace {
 
 using ArenaL2 = std::atomic<HeapArena*>;
 std::atomic<ArenaL2*> arena_l1[size_t(1) << kArenaL1Bits];
+#ifdef RT_TSAN
+// ThreadSanitizer shadows only its application ranges, and 0xc0 << 32
+// lies outside them (its low range ends at 0x80 << 32).
+uintptr_t arena_hint = uintptr_t(0x10) << 32;  // heap_lock
+#else
 uintptr_t arena_hint = uintptr_t(0xc0) << 32;  // heap_lock
+#endif
 constexpr uintptr_t kAddrLimit = uintptr_t(1) << kAddrBits;
 
 void* map_metadata(size_t bytes) {

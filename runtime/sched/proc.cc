@@ -47,6 +47,9 @@
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
+#ifdef RT_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
 
 extern "C" {
 __attribute__((used)) __thread rt::internal::G* rt_tls_g;
@@ -134,6 +137,32 @@ inline void asan_finish_switch(void* fake) { __sanitizer_finish_switch_fiber(fak
 #else
 inline void asan_start_switch(void**, uintptr_t, uintptr_t) {}
 inline void asan_finish_switch(void*) {}
+#endif
+
+// ---- TSan fiber annotations ------------------------------------------
+//
+// Under ThreadSanitizer each goroutine is a TSan fiber, created when it
+// first gets a stack and destroyed when it exits; each M's g0 is the
+// thread's own fiber. Every switch of stacks is announced just before it
+// happens (gogo, mcall, systemstack, in both directions). A switch
+// synchronises the two fibers (flags 0): they run one after the other on
+// one thread, so what the first did happens before what the second does;
+// goroutines on different Ms are ordered only by the runtime's own atomics
+// and locks, which TSan sees.
+
+#ifdef RT_TSAN
+inline void tsan_switch_to(G* to) { __tsan_switch_to_fiber(to->tsan_fiber, 0); }
+inline void tsan_create_fiber(G* gp) { gp->tsan_fiber = __tsan_create_fiber(0); }
+inline void tsan_destroy_fiber(G* gp) {
+  __tsan_destroy_fiber(gp->tsan_fiber);
+  gp->tsan_fiber = nullptr;
+}
+inline void tsan_thread_fiber(G* g0) { g0->tsan_fiber = __tsan_get_current_fiber(); }
+#else
+inline void tsan_switch_to(G*) {}
+inline void tsan_create_fiber(G*) {}
+inline void tsan_destroy_fiber(G*) {}
+inline void tsan_thread_fiber(G*) {}
 #endif
 
 }  // namespace
@@ -521,6 +550,7 @@ static void gostartcall(G* gp) {
   RT_DEBUG_ASSERT(stack_canary_ok(gp->stack), "gogo: stack canary overwritten");
   setg(gp);
   asan_start_switch(nullptr, gp->stack.lo, gp->stack.hi);
+  tsan_switch_to(gp);
   rt_gogo(gp->sched_sp);
 }
 
@@ -545,6 +575,7 @@ static void gostartcall(G* gp) {
   if (gp->stack.lo == 0) {
     gp->stack = stackalloc(p, stack_size);
     gostartcall(gp);
+    tsan_create_fiber(gp);
   }
   gogo(gp);
 }
@@ -562,6 +593,7 @@ static void mcall_asan_entry(void* arg) {
 // gp's stack is about to be freed and its context is never resumed.
 static void switch_to_g0(G* gp, M* mp, void (*fn)(G*), bool exiting) {
   setg(mp->g0);
+  tsan_switch_to(mp->g0);
 #ifdef RT_ASAN
   asan_start_switch(exiting ? nullptr : &gp->asan_fake_stack, mp->g0_lo, mp->g0_top);
   mp->mcall_fn = fn;
@@ -596,6 +628,7 @@ void systemstack_trampoline(void* a) {
   c->fn(c->arg);
   asan_start_switch(nullptr, c->gp->stack.lo, c->gp->stack.hi);
   setg(c->gp);
+  tsan_switch_to(c->gp);
 }
 }  // namespace
 
@@ -609,6 +642,7 @@ void systemstack(void (*fn)(void*), void* arg) {
   SystemstackCall call{fn, arg, gp};
   setg(mp->g0);
   asan_start_switch(&gp->asan_fake_stack, mp->g0_lo, mp->g0_top);
+  tsan_switch_to(mp->g0);
   rt_systemstack_switch(mp->g0_top, systemstack_trampoline, &call);
   asan_finish_switch(gp->asan_fake_stack);
 }
@@ -723,6 +757,7 @@ static void goexit0(G* gp) {
   mp->curg = nullptr;
   stackfree(p, gp->stack);
   gp->stack = Stack{};
+  tsan_destroy_fiber(gp);
   p->stats.goroutines_exited++;
   gfput(p, gp);
   if (locked) mexit_locked_thread(mp);
@@ -1382,6 +1417,7 @@ int64_t gcount() {
 // ---- Bootstrap ---------------------------------------------------------------------
 
 static void minit(M* mp) {
+  tsan_thread_fiber(mp->g0);
   mp->procid = pid_t(syscall(SYS_gettid));
   mp->errno_ptr = errno_location();
   mp->eh_globals = eh_globals();

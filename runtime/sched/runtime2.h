@@ -107,6 +107,7 @@ struct G {
   void* eh_caught = nullptr;  // __cxa_eh_globals of the C++ runtime
   unsigned eh_uncaught = 0;
   void* asan_fake_stack = nullptr;
+  void* tsan_fiber = nullptr;  // TSan builds: this goroutine's fiber
 
   // The closure rt::go started; stored inline when small.
   void (*fn_run)(void*) = nullptr;
