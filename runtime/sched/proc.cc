@@ -39,6 +39,7 @@
 #include "runtime/obs/stats.h"
 #include "runtime/policy/preempt.h"
 #include "runtime/policy/runq.h"
+#include "runtime/sched/faultinject.h"
 #include "runtime/sched/runtime2.h"
 #include "runtime/sched/signals.h"
 #include "runtime/time/timer.h"
@@ -331,7 +332,8 @@ static void* thread_start(void* arg) {
   return nullptr;
 }
 
-static void newm(bool spinning, P* p, int64_t id) {
+// mcount: the number of Ms, this one included (for the error message).
+static void newm(bool spinning, P* p, int64_t id, int64_t mcount) {
   M* mp = malloc_m.alloc();
   mp->id = id;
   mp->g0 = galloc.alloc();
@@ -355,13 +357,21 @@ static void newm(bool spinning, P* p, int64_t id) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  int err = pthread_create(&mp->thread, &attr, thread_start, mp);
+  int err = injected_fault(FaultPoint::kThreadCreate);
+  if (err == 0) err = pthread_create(&mp->thread, &attr, thread_start, mp);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   pthread_attr_destroy(&attr);
   if (err != 0) {
-    char buf[96];
-    snprintf(buf, sizeof buf, "newm: pthread_create failed: %s", strerror(err));
-    throw_fatal(buf);
+    // Go's newosproc.
+    char buf[160];
+    int n = snprintf(buf, sizeof buf, "runtime: failed to create new OS thread (have %lld already; errno=%d)\n",
+                     static_cast<long long>(mcount), err);
+    if (err == EAGAIN) {
+      n += snprintf(buf + n, sizeof buf - size_t(n), "runtime: may need to increase max user processes (ulimit -u)\n");
+    }
+    ssize_t ignored = ::write(2, buf, size_t(n));
+    (void)ignored;
+    throw_fatal("newosproc");
   }
 }
 
@@ -401,14 +411,15 @@ static void startm(P* p, bool spinning) {
   M* nmp = mget();
   if (nmp == nullptr) {
     int64_t id = sched.mnext++;
-    if (sched.mnext - sched.nmfreed > sched.maxmcount) {
+    int64_t mcount = sched.mnext - sched.nmfreed;
+    if (mcount > sched.maxmcount) {
       char buf[96];
       snprintf(buf, sizeof buf, "thread exhaustion: program exceeds %d-thread limit", sched.maxmcount);
       throw_fatal(buf);
     }
     sched.lock.unlock();
     if (spinning) sched.spinning_wakeups.fetch_add(1, std::memory_order_relaxed);
-    newm(spinning, p, id);
+    newm(spinning, p, id, mcount);
     if (self != nullptr) self->locks--;
     return;
   }
