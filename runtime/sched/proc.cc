@@ -143,13 +143,21 @@ inline void asan_finish_switch(void*) {}
 // ---- TSan fiber annotations ------------------------------------------
 //
 // Under ThreadSanitizer each goroutine is a TSan fiber, created when it
-// first gets a stack and destroyed when it exits; each M's g0 is the
-// thread's own fiber. Every switch of stacks is announced just before it
-// happens (gogo, mcall, systemstack, in both directions). A switch
-// synchronises the two fibers (flags 0): they run one after the other on
-// one thread, so what the first did happens before what the second does;
-// goroutines on different Ms are ordered only by the runtime's own atomics
-// and locks, which TSan sees.
+// first gets a stack and destroyed when it exits. Every switch of stacks
+// is announced just before it happens (gogo, mcall, systemstack, in both
+// directions). A switch synchronises the two fibers (flags 0): they run one
+// after the other on one thread, so what the first did happens before what
+// the second does; goroutines on different Ms are ordered only by the
+// runtime's own atomics and locks, which TSan sees.
+//
+// g0 is different: mcall and systemstack start it afresh at the top of its
+// stack, and the g0 code that ran before (schedule, execute, gogo) never
+// returns. One fiber for all of that would collect a frame in TSan's
+// shadow call stack for each call that never returned, until it overflows.
+// So every entry to g0 gets a new fiber, and the one of the previous entry,
+// abandoned for good once its gogo switched away, is destroyed then. The
+// thread's own fiber (its start, up to the first gogo) is never destroyed;
+// an M that ends its thread switches back to it first.
 
 #ifdef RT_TSAN
 inline void tsan_switch_to(G* to) { __tsan_switch_to_fiber(to->tsan_fiber, 0); }
@@ -158,12 +166,42 @@ inline void tsan_destroy_fiber(G* gp) {
   __tsan_destroy_fiber(gp->tsan_fiber);
   gp->tsan_fiber = nullptr;
 }
-inline void tsan_thread_fiber(G* g0) { g0->tsan_fiber = __tsan_get_current_fiber(); }
+inline void tsan_thread_fiber(M* mp) { mp->g0->tsan_fiber = mp->tsan_thread_fiber = __tsan_get_current_fiber(); }
+inline void tsan_enter_g0(M* mp) {
+  void* old = mp->g0->tsan_fiber;
+  mp->g0->tsan_fiber = __tsan_create_fiber(0);
+  __tsan_switch_to_fiber(mp->g0->tsan_fiber, 0);
+  if (old != mp->tsan_thread_fiber) __tsan_destroy_fiber(old);
+}
+inline void tsan_exit_thread(M* mp) {
+  void* last = mp->g0->tsan_fiber;
+  __tsan_switch_to_fiber(mp->tsan_thread_fiber, 0);
+  if (last != mp->tsan_thread_fiber) __tsan_destroy_fiber(last);
+}
+}  // namespace
+
+// The suppressions of --config=tsan (TSan asks for them at start-up; this
+// file is always linked). Each names one function and says why its races
+// are benign.
+extern "C" const char* __tsan_default_suppressions() {
+  return
+      // sysmon samples every P without taking any lock, as Go's retake
+      // does: p->schedtick, p->m and m->curg, which their owners write
+      // plainly on every switch. A stale sample only moves a
+      // preemption request or a P hand-off to the next 20 us - 10 ms
+      // sysmon tick; the G it names is never freed (Gs are reused, not
+      // unmapped), and the request itself is an atomic store.
+      "race:rt::internal::retake\n";
+}
+
+namespace {
 #else
 inline void tsan_switch_to(G*) {}
 inline void tsan_create_fiber(G*) {}
 inline void tsan_destroy_fiber(G*) {}
-inline void tsan_thread_fiber(G*) {}
+inline void tsan_thread_fiber(M*) {}
+inline void tsan_enter_g0(M*) {}
+inline void tsan_exit_thread(M*) {}
 #endif
 
 }  // namespace
@@ -604,7 +642,7 @@ static void mcall_asan_entry(void* arg) {
 // gp's stack is about to be freed and its context is never resumed.
 static void switch_to_g0(G* gp, M* mp, void (*fn)(G*), bool exiting) {
   setg(mp->g0);
-  tsan_switch_to(mp->g0);
+  tsan_enter_g0(mp);
 #ifdef RT_ASAN
   asan_start_switch(exiting ? nullptr : &gp->asan_fake_stack, mp->g0_lo, mp->g0_top);
   mp->mcall_fn = fn;
@@ -639,7 +677,6 @@ void systemstack_trampoline(void* a) {
   c->fn(c->arg);
   asan_start_switch(nullptr, c->gp->stack.lo, c->gp->stack.hi);
   setg(c->gp);
-  tsan_switch_to(c->gp);
 }
 }  // namespace
 
@@ -653,8 +690,9 @@ void systemstack(void (*fn)(void*), void* arg) {
   SystemstackCall call{fn, arg, gp};
   setg(mp->g0);
   asan_start_switch(&gp->asan_fake_stack, mp->g0_lo, mp->g0_top);
-  tsan_switch_to(mp->g0);
+  tsan_enter_g0(mp);
   rt_systemstack_switch(mp->g0_top, systemstack_trampoline, &call);
+  tsan_switch_to(gp);  // after the trampoline returned: its frames stay on g0's fiber
   asan_finish_switch(gp->asan_fake_stack);
 }
 
@@ -808,6 +846,7 @@ static void mexit_locked_thread(M* mp) {
   if (mp->ism0) {
     for (;;) pause();
   }
+  tsan_exit_thread(mp);
   pthread_exit(nullptr);
 }
 
@@ -1428,7 +1467,7 @@ int64_t gcount() {
 // ---- Bootstrap ---------------------------------------------------------------------
 
 static void minit(M* mp) {
-  tsan_thread_fiber(mp->g0);
+  tsan_thread_fiber(mp);
   mp->procid = pid_t(syscall(SYS_gettid));
   mp->errno_ptr = errno_location();
   mp->eh_globals = eh_globals();

@@ -141,6 +141,7 @@ struct M {
   pid_t procid = 0;
   void* altstack = nullptr;
   void (*mcall_fn)(G*) = nullptr;  // g0 function of the pending mcall (ASan builds)
+  void* tsan_thread_fiber = nullptr;  // TSan builds: the thread's own fiber (proc.cc)
 #ifdef RT_DEBUG
   HeldLock locks_held[kMaxLocksHeld];  // lock ranks (lockrank.h)
   int nlocks_held = 0;
