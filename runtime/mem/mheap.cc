@@ -9,6 +9,7 @@
 
 #include "runtime/mem/mcache.h"
 #include "runtime/policy/pagealloc.h"
+#include "runtime/sched/faultinject.h"
 #include "runtime/sched/runtime2.h"
 
 namespace rt::internal {
@@ -23,7 +24,13 @@ namespace {
 
 using ArenaL2 = std::atomic<HeapArena*>;
 std::atomic<ArenaL2*> arena_l1[size_t(1) << kArenaL1Bits];
+#ifdef RT_TSAN
+// ThreadSanitizer shadows only its application ranges, and 0xc0 << 32
+// lies outside them (its low range ends at 0x80 << 32).
+uintptr_t arena_hint = uintptr_t(0x10) << 32;  // heap_lock
+#else
 uintptr_t arena_hint = uintptr_t(0xc0) << 32;  // heap_lock
+#endif
 constexpr uintptr_t kAddrLimit = uintptr_t(1) << kAddrBits;
 
 void* map_metadata(size_t bytes) {
@@ -33,12 +40,22 @@ void* map_metadata(size_t bytes) {
   return p;
 }
 
+// mmap for arena memory, through the test-only injection point
+// (faultinject.h) that makes it fail as the OS would.
+void* arena_mmap(void* addr, size_t bytes, int flags) {
+  if (int err = injected_fault(FaultPoint::kArenaMap)) {
+    errno = err;
+    return MAP_FAILED;
+  }
+  return mmap(addr, bytes, PROT_READ | PROT_WRITE, flags, -1, 0);
+}
+
 // Maps `bytes` (a multiple of kArenaBytes) of arena memory: at the hint
 // while the hint works, else anywhere (aligned). 0 if the OS refuses.
 uintptr_t sys_reserve_arena(size_t bytes) {
   for (int tries = 0; tries < 64 && arena_hint + bytes <= kAddrLimit && arena_hint + bytes > arena_hint; tries++) {
     void* want = reinterpret_cast<void*>(arena_hint);
-    void* p = mmap(want, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    void* p = arena_mmap(want, bytes, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE);
     if (p == MAP_FAILED) {
       if (errno == ENOMEM) return 0;
       arena_hint += kArenaBytes;  // something else lives there
@@ -53,7 +70,7 @@ uintptr_t sys_reserve_arena(size_t bytes) {
     return reinterpret_cast<uintptr_t>(p);
   }
   if (bytes + kArenaBytes < bytes) return 0;
-  void* p = mmap(nullptr, bytes + kArenaBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* p = arena_mmap(nullptr, bytes + kArenaBytes, MAP_PRIVATE | MAP_ANONYMOUS);
   if (p == MAP_FAILED) return 0;
   uintptr_t raw = reinterpret_cast<uintptr_t>(p);
   uintptr_t base = (raw + kArenaBytes - 1) & ~(kArenaBytes - 1);

@@ -46,6 +46,7 @@
 #include "runtime/obs/stats.h"
 #include "runtime/policy/preempt.h"
 #include "runtime/policy/runq.h"
+#include "runtime/sched/faultinject.h"
 #include "runtime/sched/runtime2.h"
 #include "runtime/sched/signals.h"
 #include "runtime/time/timer.h"
@@ -53,6 +54,9 @@
 #ifdef RT_ASAN
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
+#endif
+#ifdef RT_TSAN
+#include <sanitizer/tsan_interface.h>
 #endif
 
 extern "C" {
@@ -141,6 +145,70 @@ inline void asan_finish_switch(void* fake) { __sanitizer_finish_switch_fiber(fak
 #else
 inline void asan_start_switch(void**, uintptr_t, uintptr_t) {}
 inline void asan_finish_switch(void*) {}
+#endif
+
+// ---- TSan fiber annotations ------------------------------------------
+//
+// Under ThreadSanitizer each goroutine is a TSan fiber, created when it
+// first gets a stack and destroyed when it exits. Every switch of stacks
+// is announced just before it happens (gogo, mcall, systemstack, in both
+// directions). A switch synchronises the two fibers (flags 0): they run one
+// after the other on one thread, so what the first did happens before what
+// the second does; goroutines on different Ms are ordered only by the
+// runtime's own atomics and locks, which TSan sees.
+//
+// g0 is different: mcall and systemstack start it afresh at the top of its
+// stack, and the g0 code that ran before (schedule, execute, gogo) never
+// returns. One fiber for all of that would collect a frame in TSan's
+// shadow call stack for each call that never returned, until it overflows.
+// So every entry to g0 gets a new fiber, and the one of the previous entry,
+// abandoned for good once its gogo switched away, is destroyed then. The
+// thread's own fiber (its start, up to the first gogo) is never destroyed;
+// an M that ends its thread switches back to it first.
+
+#ifdef RT_TSAN
+inline void tsan_switch_to(G* to) { __tsan_switch_to_fiber(to->tsan_fiber, 0); }
+inline void tsan_create_fiber(G* gp) { gp->tsan_fiber = __tsan_create_fiber(0); }
+inline void tsan_destroy_fiber(G* gp) {
+  __tsan_destroy_fiber(gp->tsan_fiber);
+  gp->tsan_fiber = nullptr;
+}
+inline void tsan_thread_fiber(M* mp) { mp->g0->tsan_fiber = mp->tsan_thread_fiber = __tsan_get_current_fiber(); }
+inline void tsan_enter_g0(M* mp) {
+  void* old = mp->g0->tsan_fiber;
+  mp->g0->tsan_fiber = __tsan_create_fiber(0);
+  __tsan_switch_to_fiber(mp->g0->tsan_fiber, 0);
+  if (old != mp->tsan_thread_fiber) __tsan_destroy_fiber(old);
+}
+inline void tsan_exit_thread(M* mp) {
+  void* last = mp->g0->tsan_fiber;
+  __tsan_switch_to_fiber(mp->tsan_thread_fiber, 0);
+  if (last != mp->tsan_thread_fiber) __tsan_destroy_fiber(last);
+}
+}  // namespace
+
+// The suppressions of --config=tsan (TSan asks for them at start-up; this
+// file is always linked). Each names one function and says why its races
+// are benign.
+extern "C" const char* __tsan_default_suppressions() {
+  return
+      // sysmon samples every P without taking any lock, as Go's retake
+      // does: p->schedtick, p->m and m->curg, which their owners write
+      // plainly on every switch. A stale sample only moves a
+      // preemption request or a P hand-off to the next 20 us - 10 ms
+      // sysmon tick; the G it names is never freed (Gs are reused, not
+      // unmapped), and the request itself is an atomic store.
+      "race:rt::internal::retake\n";
+}
+
+namespace {
+#else
+inline void tsan_switch_to(G*) {}
+inline void tsan_create_fiber(G*) {}
+inline void tsan_destroy_fiber(G*) {}
+inline void tsan_thread_fiber(M*) {}
+inline void tsan_enter_g0(M*) {}
+inline void tsan_exit_thread(M*) {}
 #endif
 
 }  // namespace
@@ -296,7 +364,8 @@ static void* thread_start(void* arg) {
   return nullptr;
 }
 
-static void newm(bool spinning, P* p, int64_t id) {
+// mcount: the number of Ms, this one included (for the error message).
+static void newm(bool spinning, P* p, int64_t id, int64_t mcount) {
   M* mp = malloc_m.alloc();
   mp->id = id;
   mp->g0 = galloc.alloc();
@@ -320,13 +389,21 @@ static void newm(bool spinning, P* p, int64_t id) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  int err = pthread_create(&mp->thread, &attr, thread_start, mp);
+  int err = injected_fault(FaultPoint::kThreadCreate);
+  if (err == 0) err = pthread_create(&mp->thread, &attr, thread_start, mp);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   pthread_attr_destroy(&attr);
   if (err != 0) {
-    char buf[96];
-    snprintf(buf, sizeof buf, "newm: pthread_create failed: %s", strerror(err));
-    throw_fatal(buf);
+    // Go's newosproc.
+    char buf[160];
+    int n = snprintf(buf, sizeof buf, "runtime: failed to create new OS thread (have %lld already; errno=%d)\n",
+                     static_cast<long long>(mcount), err);
+    if (err == EAGAIN) {
+      n += snprintf(buf + n, sizeof buf - size_t(n), "runtime: may need to increase max user processes (ulimit -u)\n");
+    }
+    ssize_t ignored = ::write(2, buf, size_t(n));
+    (void)ignored;
+    throw_fatal("newosproc");
   }
 }
 
@@ -366,14 +443,15 @@ static void startm(P* p, bool spinning) {
   M* nmp = mget();
   if (nmp == nullptr) {
     int64_t id = sched.mnext++;
-    if (sched.mnext - sched.nmfreed > sched.maxmcount) {
+    int64_t mcount = sched.mnext - sched.nmfreed;
+    if (mcount > sched.maxmcount) {
       char buf[96];
       snprintf(buf, sizeof buf, "thread exhaustion: program exceeds %d-thread limit", sched.maxmcount);
       throw_fatal(buf);
     }
     sched.lock.unlock();
     if (spinning) sched.spinning_wakeups.fetch_add(1, std::memory_order_relaxed);
-    newm(spinning, p, id);
+    newm(spinning, p, id, mcount);
     if (self != nullptr) self->locks--;
     return;
   }
@@ -523,6 +601,7 @@ static void gostartcall(G* gp) {
   RT_DEBUG_ASSERT(stack_canary_ok(gp->stack), "gogo: stack canary overwritten");
   setg(gp);
   asan_start_switch(nullptr, gp->stack.lo, gp->stack.hi);
+  tsan_switch_to(gp);
   rt_gogo(gp->sched_sp);
 }
 
@@ -547,6 +626,7 @@ static void gostartcall(G* gp) {
   if (gp->stack.lo == 0) {
     gp->stack = stackalloc(p, stack_size);
     gostartcall(gp);
+    tsan_create_fiber(gp);
   }
   gogo(gp);
 }
@@ -564,6 +644,7 @@ static void mcall_asan_entry(void* arg) {
 // gp's stack is about to be freed and its context is never resumed.
 static void switch_to_g0(G* gp, M* mp, void (*fn)(G*), bool exiting) {
   setg(mp->g0);
+  tsan_enter_g0(mp);
 #ifdef RT_ASAN
   asan_start_switch(exiting ? nullptr : &gp->asan_fake_stack, mp->g0_lo, mp->g0_top);
   mp->mcall_fn = fn;
@@ -611,7 +692,9 @@ void systemstack(void (*fn)(void*), void* arg) {
   SystemstackCall call{fn, arg, gp};
   setg(mp->g0);
   asan_start_switch(&gp->asan_fake_stack, mp->g0_lo, mp->g0_top);
+  tsan_enter_g0(mp);
   rt_systemstack_switch(mp->g0_top, systemstack_trampoline, &call);
+  tsan_switch_to(gp);  // after the trampoline returned: its frames stay on g0's fiber
   asan_finish_switch(gp->asan_fake_stack);
 }
 
@@ -712,6 +795,7 @@ static void goexit0(G* gp) {
   mp->curg = nullptr;
   stackfree(p, gp->stack);
   gp->stack = Stack{};
+  tsan_destroy_fiber(gp);
   p->stats.goroutines_exited++;
   gfput(p, gp);
   if (locked) mexit_locked_thread(mp);
@@ -751,6 +835,7 @@ static void mexit_locked_thread(M* mp) {
   if (mp->ism0) {
     for (;;) pause();
   }
+  tsan_exit_thread(mp);
   pthread_exit(nullptr);
 }
 
@@ -1447,6 +1532,7 @@ int64_t gcount() {
 // ---- Bootstrap ---------------------------------------------------------------------
 
 static void minit(M* mp) {
+  tsan_thread_fiber(mp);
   mp->procid = pid_t(syscall(SYS_gettid));
   mp->errno_ptr = errno_location();
   mp->eh_globals = eh_globals();

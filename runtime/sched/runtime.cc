@@ -198,12 +198,25 @@ long syscall_result(F&& call) {
 }
 }  // namespace
 
+// A signal that arrives before any byte moved makes the kernel fail the
+// call with EINTR (handlers without SA_RESTART): that is no result, so the
+// call is made again, as Go's internal/poll does (ignoringEINTRIO). After
+// some bytes moved the kernel returns their count instead.
+template <class F>
+long retry_eintr(F&& call) {
+  long r;
+  do {
+    r = call();
+  } while (r < 0 && errno == EINTR);
+  return r;
+}
+
 ssize_t read(int fd, void* buf, size_t n) {
-  return syscall_result([&] { return long(::read(fd, buf, n)); });
+  return syscall_result([&] { return retry_eintr([&] { return long(::read(fd, buf, n)); }); });
 }
 
 ssize_t write(int fd, const void* buf, size_t n) {
-  return syscall_result([&] { return long(::write(fd, buf, n)); });
+  return syscall_result([&] { return retry_eintr([&] { return long(::write(fd, buf, n)); }); });
 }
 
 int nanosleep(int64_t ns) {

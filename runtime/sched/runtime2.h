@@ -107,6 +107,7 @@ struct G {
   void* eh_caught = nullptr;  // __cxa_eh_globals of the C++ runtime
   unsigned eh_uncaught = 0;
   void* asan_fake_stack = nullptr;
+  void* tsan_fiber = nullptr;  // TSan builds: this goroutine's fiber
 
   // The closure rt::go started; stored inline when small.
   void (*fn_run)(void*) = nullptr;
@@ -159,6 +160,7 @@ struct M {
   pid_t procid = 0;
   void* altstack = nullptr;
   void (*mcall_fn)(G*) = nullptr;  // g0 function of the pending mcall (ASan builds)
+  void* tsan_thread_fiber = nullptr;  // TSan builds: the thread's own fiber (proc.cc)
 #ifdef RT_DEBUG
   HeldLock locks_held[kMaxLocksHeld];  // lock ranks (lockrank.h)
   int nlocks_held = 0;

@@ -27,6 +27,9 @@ void exitsyscall_public();
 
 namespace sys {
 
+// read(2) and write(2). A signal that interrupts them before any byte
+// moved does not end the call (EINTR is retried, as Go's os package does);
+// one that interrupts a write after some bytes moved returns their count.
 ssize_t read(int fd, void* buf, size_t n);
 ssize_t write(int fd, const void* buf, size_t n);
 // Sleeps the thread (not just the goroutine) for ns nanoseconds, restarting
