@@ -62,6 +62,18 @@ std::pair<Conn, Conn> must_pair(Listener& ln) {
   return {client, server};
 }
 
+// Starts one read of up to 8 bytes on c in a goroutine; the channel gets
+// what it read, or its error's text.
+rt::Chan<std::string> read_in_background(Conn c) {
+  auto done = rt::make_chan<std::string>(1);
+  rt::go([c, done]() mutable {
+    char b[8];
+    auto r = c.read(b, sizeof b);
+    done.send(r.err ? r.err.message() : std::string(b, r.n));
+  });
+  return done;
+}
+
 // ---- Basics -------------------------------------------------------------------
 
 TEST(Net, ListenPicksAPortAndEchoes) {
@@ -325,13 +337,8 @@ TEST(NetDeadline, SetWhileBlocked) {
 TEST(NetDeadline, ExtendedWhileBlocked) {
   Listener ln = must_listen();
   auto [c, s] = must_pair(ln);
-  auto done = rt::make_chan<std::string>(1);
   ASSERT_FALSE(s.set_read_deadline(rt::nanotime() + 40 * kMs));
-  rt::go([s, done]() mutable {
-    char b[8];
-    auto r = s.read(b, sizeof b);
-    done.send(r.err ? r.err.message() : std::string(b, r.n));
-  });
+  auto done = read_in_background(s);
   rt::sleep(10 * kMs);
   ASSERT_FALSE(s.set_read_deadline(rt::nanotime() + 5000 * kMs));
   rt::sleep(80 * kMs);  // past the first deadline
@@ -342,13 +349,8 @@ TEST(NetDeadline, ExtendedWhileBlocked) {
 TEST(NetDeadline, ClearedWhileBlocked) {
   Listener ln = must_listen();
   auto [c, s] = must_pair(ln);
-  auto done = rt::make_chan<std::string>(1);
   ASSERT_FALSE(s.set_read_deadline(rt::nanotime() + 40 * kMs));
-  rt::go([s, done]() mutable {
-    char b[8];
-    auto r = s.read(b, sizeof b);
-    done.send(r.err ? r.err.message() : std::string(b, r.n));
-  });
+  auto done = read_in_background(s);
   rt::sleep(10 * kMs);
   ASSERT_FALSE(s.set_read_deadline(0));
   rt::sleep(80 * kMs);
