@@ -11,7 +11,7 @@ and one entry in AXES; adding an axis is one more entry.
 # (axis, variants, default). The first default combination is what Go does.
 AXES = [
     ("runq", ["global", "perp"], "perp"),
-    ("preempt", ["coop"], "coop"),
+    ("preempt", ["coop", "signal"], "signal"),
     ("pagealloc", ["treap", "radix"], "radix"),
 ]
 
@@ -31,9 +31,38 @@ def combination_name(combo):
 def _variant_deps(combo):
     return ["//variants/%s/%s" % (axis, v) for (axis, _, _), v in zip(AXES, combo)]
 
+# Compile options of the runtime and every variant library. LTO inlines
+# the policies into the scheduler's hot paths; -ffunction-sections lets
+# the linker script gather the runtime's code into rt_text.
+RUNTIME_COPTS = [
+    "-flto=auto",
+    "-ffunction-sections",
+]
+
+_RT_TEXT_LD = "//runtime:arch/rt_text.ld"
+
 def _common(kwargs):
+    """Options of every binary and test that links the runtime.
+
+    Its own sources are compiled without LTO, so that no runtime function
+    is ever inlined into user code: the SIGURG handler of the signal
+    variant takes a PC in rt_text for runtime code and any other PC in the
+    executable for user code (runtime/sched/preempt.cc). The link uses GNU
+    ld (gold lacks INSERT), which places rt_text into its default linker
+    script.
+    """
     kwargs.setdefault("linkstatic", True)
-    kwargs["linkopts"] = kwargs.get("linkopts", []) + ["-rdynamic"]
+    kwargs["copts"] = ["-fno-lto"] + kwargs.get("copts", [])
+    kwargs["linkopts"] = kwargs.get("linkopts", []) + [
+        "-rdynamic",
+        "-ffunction-sections",
+        "-fuse-ld=bfd",
+        "-Wl,-T,$(location %s)" % _RT_TEXT_LD,
+    ]
+    kwargs["additional_linker_inputs"] = kwargs.get("additional_linker_inputs", []) + [_RT_TEXT_LD]
+
+    # GNU ld has no --start-lib: link libraries as archives.
+    kwargs["features"] = kwargs.get("features", []) + ["-supports_start_end_lib"]
     return kwargs
 
 def rt_cc_binary(name, deps = [], **kwargs):

@@ -139,6 +139,7 @@ struct M {
   void* eh_globals = nullptr;   // globals, looked up once in minit
   pid_t procid = 0;
   void* altstack = nullptr;
+  std::atomic<bool> preempt_signal_pending{false};  // a SIGURG is on its way (preempt.cc)
   void (*mcall_fn)(G*) = nullptr;  // g0 function of the pending mcall (ASan builds)
   // Passed to park_m by gopark.
   bool (*waitunlockf)(G*, void*) = nullptr;
