@@ -278,6 +278,7 @@ bool preempt_m(M* mp) {
   if (!config.enabled) return false;
   if (mp->preempt_signal_pending.exchange(true, std::memory_order_acq_rel)) return true;
   counters.signals_sent.fetch_add(1, std::memory_order_relaxed);
+  mp->preempt_signal_sent.store(nanotime(), std::memory_order_relaxed);
   if (syscall(SYS_tgkill, config.pid, mp->procid, SIGURG) != 0) {
     mp->preempt_signal_pending.store(false, std::memory_order_release);
     return false;
@@ -303,5 +304,7 @@ extern "C" void rt_async_preempt2(rt::internal::AsyncPreemptFrame* frame) {
   RT_DEBUG_ASSERT(getm()->locks == 0, "async preemption stopped a goroutine holding runtime locks");
   counters.preemptions.fetch_add(1, std::memory_order_relaxed);
   getg()->preempt.store(false, std::memory_order_relaxed);
+  int64_t sent = getm()->preempt_signal_sent.load(std::memory_order_relaxed);
   mcall(async_preempt_park);
+  rt::obs::record_async_preempt(nanotime() - sent);
 }

@@ -140,6 +140,7 @@ struct M {
   pid_t procid = 0;
   void* altstack = nullptr;
   std::atomic<bool> preempt_signal_pending{false};  // a SIGURG is on its way (preempt.cc)
+  std::atomic<int64_t> preempt_signal_sent{0};       // when it was sent (nanotime)
   void (*mcall_fn)(G*) = nullptr;  // g0 function of the pending mcall (ASan builds)
   // Passed to park_m by gopark.
   bool (*waitunlockf)(G*, void*) = nullptr;
