@@ -5,7 +5,14 @@ cc_library per variant in variants/<axis>/<name>/. Selection is at link
 time: a target built with rt_cc_binary or rt_cc_test becomes one binary per
 combination, named <name>__<variant>_<variant>... in axis order
 (e.g. chan_pingpong__perp_coop_radix). Adding a variant to an axis is a new folder
-and one entry in AXES; adding an axis is one more entry.
+and one entry in AXES; adding an axis is one more entry (and its policy
+header declaring `const char* rt::policy::<axis>::name()`).
+
+A target may name the axes it exercises (`axes = ["runq"]`): it is then
+built over the variants of those axes only, every other axis at its
+default, so the matrix stays affordable as axes grow. Names keep every axis
+(a runq-only test still yields foo__global_coop_radix), so a binary's name,
+rt::variant_name() and the harness always agree.
 """
 
 # (axis, variants, default). The first default combination is what Go does.
@@ -15,11 +22,23 @@ AXES = [
     ("pagealloc", ["treap", "radix"], "radix"),
 ]
 
-def variant_combinations():
-    """Returns every combination as a list of variant names, in AXES order."""
+def axis_names():
+    return [axis for axis, _, _ in AXES]
+
+def variant_combinations(axes = None):
+    """Every combination over `axes` (default: all), as lists of variant names in AXES order.
+
+    Axes not named stay at their default.
+    """
+    if axes == None:
+        axes = axis_names()
+    for axis in axes:
+        if axis not in axis_names():
+            fail("unknown axis %r (AXES in variants/variants.bzl has: %s)" % (axis, ", ".join(axis_names())))
     combos = [[]]
-    for _, variants, _ in AXES:
-        combos = [c + [v] for c in combos for v in variants]
+    for axis, variants, default in AXES:
+        choices = variants if axis in axes else [default]
+        combos = [c + [v] for c in combos for v in choices]
     return combos
 
 def default_combination():
@@ -65,10 +84,10 @@ def _common(kwargs):
     kwargs["features"] = kwargs.get("features", []) + ["-supports_start_end_lib"]
     return kwargs
 
-def rt_cc_binary(name, deps = [], **kwargs):
-    """A cc_binary per combination, plus `name` aliasing the default one."""
+def rt_cc_binary(name, deps = [], axes = None, **kwargs):
+    """A cc_binary per combination over `axes` (default all), plus `name` aliasing the default one."""
     kwargs = _common(kwargs)
-    for combo in variant_combinations():
+    for combo in variant_combinations(axes):
         native.cc_binary(
             name = name + "__" + combination_name(combo),
             deps = deps + ["//runtime"] + _variant_deps(combo),
@@ -79,11 +98,11 @@ def rt_cc_binary(name, deps = [], **kwargs):
         actual = ":" + name + "__" + combination_name(default_combination()),
     )
 
-def rt_cc_test(name, deps = [], **kwargs):
-    """A cc_test per combination, plus a test_suite `name` holding them all."""
+def rt_cc_test(name, deps = [], axes = None, **kwargs):
+    """A cc_test per combination over `axes` (default all), plus a test_suite `name` holding exactly those."""
     kwargs = _common(kwargs)
     tests = []
-    for combo in variant_combinations():
+    for combo in variant_combinations(axes):
         test_name = name + "__" + combination_name(combo)
         native.cc_test(
             name = test_name,
@@ -92,3 +111,19 @@ def rt_cc_test(name, deps = [], **kwargs):
         )
         tests.append(":" + test_name)
     native.test_suite(name = name, tests = tests)
+
+def policy_axes_header(name, out):
+    """A genrule writing `out`: RT_POLICY_AXES(X), which applies X to every axis in AXES order.
+
+    The runtime names axes only through it (rt::variant_name()), so a new
+    axis needs no edit there.
+    """
+    native.genrule(
+        name = name,
+        outs = [out],
+        cmd = "printf '%s\\n' " + " ".join([
+            "'// Generated from AXES in variants/variants.bzl by policy_axes_header.'",
+            "'#pragma once'",
+            "'#define RT_POLICY_AXES(X) %s'" % " ".join(["X(%s)" % a for a in axis_names()]),
+        ]) + " > $@",
+    )

@@ -1,8 +1,11 @@
-"""rtlab command line: list, run, report, check, baseline, merge, smoke.
+"""rtlab command line: list, run, report, check, baseline, merge, smoke,
+submit, collect.
 
-Exit status: 0 success; 1 some run failed or check found a regression;
-2 bad input (unknown workload/variant/parameter, malformed --shard, a
-database that is corrupt or not rtlab's, missing files).
+Exit status: 0 success; 1 some run failed, check found a regression, or
+collect found a failed shard; 2 bad input (unknown workload/variant/
+parameter, malformed --shard, a database that is corrupt or not rtlab's,
+missing files, cells measured on different CPU models), or nothing could be
+submitted (no binary, sbatch missing or refusing).
 """
 import argparse
 import json
@@ -13,7 +16,7 @@ import tempfile
 
 from . import check as checkmod
 from . import db as dbmod
-from . import runner, variants, workloads as wlmod
+from . import hosts, runner, slurm, variants, workloads as wlmod
 
 EXIT_FAIL = 1
 EXIT_USAGE = 2
@@ -78,8 +81,8 @@ def cmd_list(args):
     return 0
 
 
-def _run(args, db_path, smoke_params=False):
-    root = _root(args)
+def _plan(args, smoke_params=False):
+    """(matrix, shard, cells) of the run options in args."""
     ws = _workloads(args)
     m = _matrix(args)
     try:
@@ -92,6 +95,12 @@ def _run(args, db_path, smoke_params=False):
         raise UsageError(str(e))
     if args.reps < 1 or args.warmup < 0:
         raise UsageError("--reps must be >= 1 and --warmup >= 0")
+    return m, shard, cells
+
+
+def _run(args, db_path, smoke_params=False):
+    root = _root(args)
+    m, shard, cells = _plan(args, smoke_params)
     db = _open_db(db_path)
     try:
         if not cells:
@@ -124,6 +133,12 @@ def cmd_report(args):
     from . import report
     db = _open_db(args.db, create=False)
     try:
+        try:
+            mixed = hosts.check([db], allow=args.allow_mixed_hosts)
+        except hosts.MixedHostsError as e:
+            raise UsageError(f"report: {args.db}: {e}")
+        if mixed:
+            print(f"rtlab: warning: {args.db}: {mixed}", file=sys.stderr)
         try:
             m = _matrix(args)
         except UsageError:
@@ -212,6 +227,29 @@ def cmd_merge(args):
     return 0
 
 
+def cmd_submit(args):
+    if not args.slurm:
+        raise UsageError("submit: name the batch system: --slurm (the only one rtlab knows)")
+    if args.shard:
+        raise UsageError("submit: --shard is for run; submit splits the matrix with --shards N")
+    _, _, cells = _plan(args)
+    try:
+        job = slurm.submit(args, cells, _root(args))
+    except (slurm.SubmitError, slurm.SlurmError) as e:
+        raise UsageError(str(e))
+    print(job)
+    return 0
+
+
+def cmd_collect(args):
+    if args.poll <= 0:
+        raise UsageError("--poll must be > 0 seconds")
+    try:
+        return slurm.collect(args.dir, poll=args.poll, resubmit_failed=args.resubmit_failed)
+    except (slurm.SubmitError, slurm.SlurmError) as e:
+        raise UsageError(str(e))
+
+
 def cmd_smoke(args):
     root = _root(args)
     out = os.path.abspath(args.out or os.path.join(root, "out", "smoke"))
@@ -281,6 +319,8 @@ def parser():
     p = sub.add_parser("report", help="PNG plots + Markdown + HTML from a database")
     p.add_argument("--db", default="out/rtlab/results.db")
     p.add_argument("--out", default="out/rtlab/report", help="output folder")
+    p.add_argument("--allow-mixed-hosts", action="store_true",
+                   help="report even when the cells were measured on different CPU models")
     p.set_defaults(fn=cmd_report)
 
     p = sub.add_parser("baseline", help="store a baseline (JSON) from a database")
@@ -306,6 +346,27 @@ def parser():
     p.add_argument("out", help="output database (created if absent)")
     p.add_argument("shards", nargs="+")
     p.set_defaults(fn=cmd_merge)
+
+    p = sub.add_parser("submit", help="run a matrix as a Slurm job array (collect the results with collect)")
+    _add_run_args(p)
+    p.add_argument("--slurm", action="store_true", help="submit to Slurm with sbatch")
+    p.add_argument("--shards", type=int, required=True, help="array tasks: the matrix is split into N shards")
+    p.add_argument("--out", required=True, help="new submission folder, on a file system the nodes share")
+    p.add_argument("--partition", help="Slurm partition (default: the cluster's default)")
+    p.add_argument("--time", help="time limit per task, in sbatch's format (e.g. 2:00:00)")
+    p.add_argument("--nodes-exclusive", action="store_true",
+                   help="each task gets its node to itself (sbatch --exclusive); otherwise it asks for "
+                        "max(GOMAXPROCS) CPUs")
+    p.add_argument("--sbatch-option", action="append", default=[],
+                   help="one more sbatch option for the script, e.g. --account=proj (repeatable)")
+    p.set_defaults(fn=cmd_submit)
+
+    p = sub.add_parser("collect", help="wait for a submitted job array, report failed shards, merge them")
+    p.add_argument("dir", help="the folder given to submit --out")
+    p.add_argument("--resubmit-failed", action="store_true",
+                   help="resubmit the failed shards (once), wait for them, then merge")
+    p.add_argument("--poll", type=float, default=10.0, help="seconds between squeue polls (default 10)")
+    p.set_defaults(fn=cmd_collect)
 
     p = sub.add_parser("smoke", help="the default smoke ablation: all variants, all workloads, Go twins, "
                                      "smoke parameters; writes the report")

@@ -13,7 +13,7 @@ import tempfile
 import time
 import uuid as uuidlib
 
-from . import schema
+from . import bundle, schema
 
 
 class PlanError(ValueError):
@@ -37,6 +37,20 @@ def _cmd(argv, cwd=None):
         return None
 
 
+def git_state(root):
+    """(commit, dirty) of the checkout at root; a submit bundle is no
+    checkout and answers with the commit it was built from."""
+    source = bundle.provenance(root)
+    if source:
+        return source["git_commit"], source["git_dirty"]
+    commit = _cmd(["git", "rev-parse", "HEAD"], cwd=root)
+    dirty = None
+    if commit:
+        st = _cmd(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root)
+        dirty = 1 if st else 0
+    return commit, dirty
+
+
 def environment(root):
     cpu = None
     info = _read("/proc/cpuinfo") or ""
@@ -44,11 +58,7 @@ def environment(root):
         if line.startswith("model name"):
             cpu = line.split(":", 1)[1].strip()
             break
-    commit = _cmd(["git", "rev-parse", "HEAD"], cwd=root)
-    dirty = None
-    if commit:
-        st = _cmd(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root)
-        dirty = 1 if st else 0
+    commit, dirty = git_state(root)
     gxx = _cmd(["g++", "--version"])
     gov = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
     return {
@@ -80,8 +90,13 @@ class Cell:
         return (self.workload.name, self.impl, self.variant, self.gomaxprocs, json.dumps(self.params, sort_keys=True))
 
     def label(self):
-        p = ",".join(f"{k}={v}" for k, v in sorted(self.params.items()))
-        return f"{self.workload.name}[{self.variant}, GOMAXPROCS={self.gomaxprocs}, {p}]"
+        return cell_label(self.workload.name, self.variant, self.gomaxprocs, self.params)
+
+
+def cell_label(workload, variant, gomaxprocs, params):
+    """How messages name a cell: spawn[perp_coop, GOMAXPROCS=2, goroutines=2000]."""
+    p = ",".join(f"{k}={v}" for k, v in sorted(params.items()))
+    return f"{workload}[{variant}, GOMAXPROCS={gomaxprocs}, {p}]"
 
 
 def parse_shard(s):
@@ -158,10 +173,13 @@ def plan(workloads, names, matrix, variant_spec, procs, params, smoke=False, go=
                 else:
                     print(f"rtlab: workload {w.name} has no Go twin; skipping its Go cells", file=sys.stderr)
     cells.sort(key=lambda c: c.key())
-    if shard:
-        i, n = shard
-        cells = [c for k, c in enumerate(cells) if k % n == i - 1]
-    return cells
+    return deal(cells, shard) if shard else cells
+
+
+def deal(cells, shard):
+    """Shard i of n of the sorted cells: they are dealt round-robin."""
+    i, n = shard
+    return [c for k, c in enumerate(cells) if k % n == i - 1]
 
 
 # ---------------------------------------------------------------- build
@@ -311,19 +329,13 @@ def os_cols():
         return 100
 
 
-def execute(cells, db, root, *, reps, warmup, timeout, seed, bin_dir=None, no_build=False, shard=None,
-            out_dir=None, known_variants=()):
-    """Runs the cells; returns the number of failed runs (and failed cells)."""
-    out_dir = out_dir or os.path.join(root, "out", "rtlab")
-    os.makedirs(out_dir, exist_ok=True)
-    env_info = environment(root)
-    session = uuidlib.uuid4().hex
-    shard_s = f"{shard[0]}/{shard[1]}" if shard else None
-    failures = []
-
-    # Build: exact targets of the rt cells; Go twins once per workload.
-    exe = {}     # cell key -> argv prefix
-    broken = {}  # cell key -> error
+def resolve_binaries(cells, root, *, bin_dir=None, no_build=False, out_dir):
+    """What runs each cell: builds the exact Bazel targets of the rt cells
+    (unless bin_dir or no_build) and each Go twin once. A Go twin prebuilt at
+    <bin_dir>/go/<workload> (as in a submit bundle) is used as it is.
+    Returns ({cell key: argv prefix}, {cell key: error})."""
+    exe = {}
+    broken = {}
     cmd_cells = [c for c in cells if c.impl == "rt" and c.workload.command]
     tgt_cells = [c for c in cells if c.impl == "rt" and not c.workload.command]
     targets = sorted({c.workload.cxx_target(c.variant) for c in tgt_cells})
@@ -350,14 +362,31 @@ def execute(cells, db, root, *, reps, warmup, timeout, seed, bin_dir=None, no_bu
         if c.impl != "go":
             continue
         if c.workload.name not in go_built:
-            print(f"rtlab: go build {c.workload.go_dir}", file=sys.stderr)
-            go_built[c.workload.name] = build_go(c.workload, os.path.join(out_dir, "go"),
-                                                 os.path.join(out_dir, "go-build.log"))
+            prebuilt = os.path.join(bin_dir, "go", c.workload.name) if bin_dir else None
+            if prebuilt and os.path.isfile(prebuilt):
+                go_built[c.workload.name] = prebuilt, None
+            else:
+                print(f"rtlab: go build {c.workload.go_dir}", file=sys.stderr)
+                go_built[c.workload.name] = build_go(c.workload, os.path.join(out_dir, "go"),
+                                                     os.path.join(out_dir, "go-build.log"))
         path, err = go_built[c.workload.name]
         if err:
             broken[c.key()] = err
         else:
             exe[c.key()] = [path]
+    return exe, broken
+
+
+def execute(cells, db, root, *, reps, warmup, timeout, seed, bin_dir=None, no_build=False, shard=None,
+            out_dir=None, known_variants=()):
+    """Runs the cells; returns the number of failed runs (and failed cells)."""
+    out_dir = out_dir or os.path.join(root, "out", "rtlab")
+    os.makedirs(out_dir, exist_ok=True)
+    env_info = environment(root)
+    session = uuidlib.uuid4().hex
+    shard_s = f"{shard[0]}/{shard[1]}" if shard else None
+    failures = []
+    exe, broken = resolve_binaries(cells, root, bin_dir=bin_dir, no_build=no_build, out_dir=out_dir)
 
     def store(c, rep, warm, status, error, rec=None, tail=None, dt=0.0, argv=None):
         started = datetime.datetime.utcnow().isoformat() + "Z"

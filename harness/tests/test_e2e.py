@@ -7,14 +7,6 @@ import unittest
 import util
 
 
-def bin_dir():
-    if os.environ.get("RTLAB_TEST_BIN_DIR"):
-        return os.environ["RTLAB_TEST_BIN_DIR"]
-    if os.environ.get("TEST_SRCDIR"):
-        return util.ROOT  # runfiles: <root>/workloads/spawn/spawn__<variant>
-    return os.path.join(util.ROOT, "bazel-bin")
-
-
 class EndToEnd(unittest.TestCase):
     def test_tiny_matrix_to_report(self):
         d = util.tmpdir()
@@ -23,7 +15,7 @@ class EndToEnd(unittest.TestCase):
         variants = json.loads(r.stdout)["variants"][:2]
         r = util.rtlab("run", "--workload", "spawn", "--variant", ";".join(variants), "--gomaxprocs", "1",
                        "--reps", "1", "--warmup", "0", "--param", "goroutines=2000", "--param", "rounds=1",
-                       "--bin-dir", bin_dir(), "--timeout", "60", "--db", db)
+                       "--bin-dir", util.bin_dir(), "--timeout", "60", "--db", db)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn(f"cells {len(variants)}/{len(variants)}", r.stderr)
         out = os.path.join(d, "report")

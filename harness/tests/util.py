@@ -12,6 +12,15 @@ RTLAB = os.path.join(ROOT, "scripts", "rtlab")
 PY = "/usr/bin/python3"
 
 
+def bin_dir():
+    """Where the built workload binaries are (the spawn variants)."""
+    if os.environ.get("RTLAB_TEST_BIN_DIR"):
+        return os.environ["RTLAB_TEST_BIN_DIR"]
+    if os.environ.get("TEST_SRCDIR"):
+        return ROOT  # runfiles: <root>/workloads/spawn/spawn__<variant>
+    return os.path.join(ROOT, "bazel-bin")
+
+
 def tmpdir():
     return tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
 

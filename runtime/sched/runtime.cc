@@ -20,6 +20,7 @@
 
 #include "rt/rt.h"
 #include "runtime/obs/stats.h"
+#include "runtime/policy/axes.h"
 #include "runtime/policy/pagealloc.h"
 #include "runtime/policy/preempt.h"
 #include "runtime/policy/runq.h"
@@ -172,7 +173,11 @@ SchedStats read_sched_stats() {
 }
 
 std::string variant_name() {
-  return std::string(policy::runq::name()) + "_" + policy::preempt::name() + "_" + policy::pagealloc::name();
+  std::string name;
+#define RT_APPEND_AXIS_VARIANT(axis) name.append(name.empty() ? "" : "_").append(policy::axis::name());
+  RT_POLICY_AXES(RT_APPEND_AXIS_VARIANT)
+#undef RT_APPEND_AXIS_VARIANT
+  return name;
 }
 
 namespace sys {

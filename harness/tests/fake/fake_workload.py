@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """A fake rtlab workload for the CLI tests. Behaviour from argv[1]:
 good (a valid record; latency scaled by RTLAB_FAKE_SCALE), crash, hang,
-badjson, badrecord."""
+badjson, badrecord, flaky (crashes while the file $RTLAB_FAKE_FAIL_FILE
+exists, else good)."""
 import json
 import os
 import random
@@ -10,7 +11,7 @@ import time
 
 mode = sys.argv[1]
 params = dict(a[2:].split("=", 1) for a in sys.argv[2:])
-if mode == "crash":
+if mode == "crash" or (mode == "flaky" and os.path.exists(os.environ.get("RTLAB_FAKE_FAIL_FILE", ""))):
     print("fake: boom", file=sys.stderr)
     sys.exit(3)
 if mode == "hang":
