@@ -68,7 +68,7 @@ class SlurmCluster(unittest.TestCase):
             self.assertIn("#SBATCH --array=1-3", f.read())
         # The bundle holds its own binaries and harness: nothing points back into the checkout.
         self.assertTrue(os.path.isfile(os.path.join(sub, "bundle", "bin", "workloads", "spawn",
-                                                    "spawn__perp_coop_radix")))
+                                                    "spawn__perp_signal_radix")))
         r = collect(sub)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("3 of 3 shards good", r.stderr)
