@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <tuple>
 
 #include "harness/timer.h"
 
@@ -157,6 +158,20 @@ Json Workload::record() const {
   sched.set("readies", sched1_.readies - sched0_.readies);
   sched.set("preemptions", sched1_.preemptions - sched0_.preemptions);
   sched.set("stw", sched1_.stw_count - sched0_.stw_count);
+  sched.set("preempt_signals", sched1_.preempt_signals - sched0_.preempt_signals);
+  sched.set("async_preemptions", sched1_.async_preemptions - sched0_.async_preemptions);
+  const auto& r0 = sched0_.preempt_refused;
+  const auto& r1 = sched1_.preempt_refused;
+  for (const auto& [key, v1, v0] : {std::tuple{"not_user_g", r1.not_user_g, r0.not_user_g},
+                                     {"stale", r1.stale, r0.stale},
+                                     {"syscall", r1.syscall, r0.syscall},
+                                     {"locks", r1.locks, r0.locks},
+                                     {"runtime_pc", r1.runtime_pc, r0.runtime_pc},
+                                     {"foreign_pc", r1.foreign_pc, r0.foreign_pc},
+                                     {"stack", r1.stack, r0.stack},
+                                     {"sigmask", r1.sigmask, r0.sigmask}}) {
+    sched.set(std::string("preempt_refused_") + key, v1 - v0);
+  }
   sched.set("threads", sched1_.threads);
   Json rtm = Json::object();
   rtm.set("sched", std::move(sched));

@@ -9,8 +9,8 @@ variant and for Go, plus <variant>/go ratio columns (> 1: slower than Go).
 Values are ns per unit of work: the C++ counter "ns_per_op" and the Go
 custom metric (ns/spawn, ns/goroutine, ns/yield, ns/handoff).
 
-  bench_table.py --cxx global_coop_radix=out/bench/global_coop_radix.json \
-      --cxx perp_coop_radix=out/bench/perp_coop_radix.json --go out/bench/go.txt \
+  bench_table.py --cxx global_signal_radix=out/bench/global_signal_radix.json \
+      --cxx perp_signal_radix=out/bench/perp_signal_radix.json --go out/bench/go.txt \
       --go-label go1.19 --out out/bench/summary.md
 """
 import argparse

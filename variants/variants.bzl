@@ -19,7 +19,7 @@ rt::variant_name() and the harness always agree.
 # (axis, variants, default). The first default combination is what Go does.
 AXES = [
     ("runq", ["global", "perp"], "perp"),
-    ("preempt", ["coop"], "coop"),
+    ("preempt", ["coop", "signal"], "signal"),
     ("pagealloc", ["treap", "radix"], "radix"),
 ]
 
@@ -51,14 +51,33 @@ def combination_name(combo):
 def _variant_deps(combo):
     return ["//variants/%s/%s" % (axis, v) for (axis, _, _), v in zip(AXES, combo)]
 
+# Compile options of the runtime and every variant library. LTO inlines
+# the policies into the scheduler's hot paths; -ffunction-sections lets
+# the linker script gather the runtime's code into rt_text.
+RUNTIME_COPTS = [
+    "-flto=auto",
+    "-ffunction-sections",
+]
+
+_RT_TEXT_LD = "//runtime:arch/rt_text.ld"
+
 # Attributes that shape how the sources compile; they go to the one
 # library of sources, the rest to the per-combination targets.
 _COMPILE_ATTRS = ["srcs", "copts", "defines", "local_defines", "includes"]
 
 def _common(name, deps, kwargs):
     """Compiles the target's sources once, into `<name>_srcs`; returns the
-    deps and attributes of the per-combination targets that link it."""
+    deps and attributes of the per-combination targets that link it.
+
+    The sources are compiled without LTO, so that no runtime function is
+    ever inlined into user code: the SIGURG handler of the signal variant
+    takes a PC in rt_text for runtime code and any other PC in the
+    executable for user code (runtime/sched/preempt.cc). The link uses GNU
+    ld (gold lacks INSERT), which places rt_text into its default linker
+    script.
+    """
     lib = {k: kwargs.pop(k) for k in _COMPILE_ATTRS if k in kwargs}
+    lib["copts"] = ["-fno-lto"] + lib.get("copts", [])
     native.cc_library(
         name = name + "_srcs",
         deps = deps + ["//runtime:core_headers"],
@@ -68,7 +87,16 @@ def _common(name, deps, kwargs):
         **lib
     )
     kwargs.setdefault("linkstatic", True)
-    kwargs["linkopts"] = kwargs.get("linkopts", []) + ["-rdynamic"]
+    kwargs["linkopts"] = kwargs.get("linkopts", []) + [
+        "-rdynamic",
+        "-ffunction-sections",
+        "-fuse-ld=bfd",
+        "-Wl,-T,$(location %s)" % _RT_TEXT_LD,
+    ]
+    kwargs["additional_linker_inputs"] = kwargs.get("additional_linker_inputs", []) + [_RT_TEXT_LD]
+
+    # GNU ld has no --start-lib: link libraries as archives.
+    kwargs["features"] = kwargs.get("features", []) + ["-supports_start_end_lib"]
     return [":" + name + "_srcs", "//runtime"], kwargs
 
 def rt_cc_binary(name, deps = [], axes = None, **kwargs):

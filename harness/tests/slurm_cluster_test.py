@@ -63,16 +63,16 @@ class SlurmCluster(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         job = r.stdout.strip()
         self.assertTrue(job.isdigit(), r.stdout)
-        self.assertIn(f"submitted job {job}: 3 array tasks over 8 cells", r.stderr)
+        self.assertIn(f"submitted job {job}: 3 array tasks over 16 cells", r.stderr)
         with open(os.path.join(sub, "job.sbatch")) as f:
             self.assertIn("#SBATCH --array=1-3", f.read())
         # The bundle holds its own binaries and harness: nothing points back into the checkout.
         self.assertTrue(os.path.isfile(os.path.join(sub, "bundle", "bin", "workloads", "spawn",
-                                                    "spawn__perp_coop_radix")))
+                                                    "spawn__perp_signal_radix")))
         r = collect(sub)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("3 of 3 shards good", r.stderr)
-        self.assertIn("merged 3 shard databases (8 runs)", r.stderr)
+        self.assertIn("merged 3 shard databases (16 runs)", r.stderr)
 
         local = os.path.join(d, "local.db")
         r = util.rtlab("run", *SPAWN, "--bin-dir", util.bin_dir(), "--db", local)
@@ -80,7 +80,7 @@ class SlurmCluster(unittest.TestCase):
         merged_cells, merged_env = measured(os.path.join(sub, "results.db"))
         local_cells, local_env = measured(local)
         self.assertEqual(merged_cells, local_cells)  # same cells, one ok run each
-        self.assertEqual(len(merged_cells), 8)
+        self.assertEqual(len(merged_cells), 16)
         # Each run records the node it ran on, and the commit the bundle was built from.
         self.assertEqual({e["hostname"] for e in merged_env}, {socket.gethostname()})
         self.assertEqual({e["cpu_model"] for e in merged_env}, {e["cpu_model"] for e in local_env})

@@ -97,8 +97,8 @@ class Submit(unittest.TestCase):
         with self.assertRaises(slurm.SubmitError) as e:
             slurm.prepare(args, cells, util.ROOT, slurm.check_request(args, cells), stream=said)
         self.assertEqual(str(e.exception), "2 cells have no binary; nothing submitted")
-        self.assertIn("FAILED spawn[perp_coop_radix, GOMAXPROCS=1, goroutines=", said.getvalue())
-        self.assertIn(f"binary {d}/workloads/spawn/spawn__perp_coop_radix not found", said.getvalue())
+        self.assertIn("FAILED spawn[perp_signal_radix, GOMAXPROCS=1, goroutines=", said.getvalue())
+        self.assertIn(f"binary {d}/workloads/spawn/spawn__perp_signal_radix not found", said.getvalue())
         self.assertEqual(os.listdir(d), [])
 
     def test_script_refuses_outside_a_task_or_its_folder(self):

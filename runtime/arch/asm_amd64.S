@@ -11,7 +11,7 @@
 // suspended with its return address at rt_gostart, r12 = argument and
 // r13 = entry function.
 
-        .text
+        .section .text.rt_arch,"ax",@progbits
 
 // void rt_gogo(void* sp)  -- resumes a suspended context, never returns.
         .globl  rt_gogo

@@ -40,6 +40,7 @@ HistogramSnapshot HistogramSnapshot::since(const HistogramSnapshot& earlier) con
 
 HistogramSnapshot stw_pauses() { return snapshot(obs::stw_pauses()); }
 HistogramSnapshot sched_latency() { return snapshot(obs::sched_latency()); }
+HistogramSnapshot async_preempts() { return snapshot(obs::async_preempts()); }
 bool sched_latency_enabled() { return obs::sched_latency_enabled(); }
 void set_sched_latency_enabled(bool on) { obs::set_sched_latency_enabled(on); }
 

@@ -50,6 +50,13 @@ void stw_begin();
 void stw_end();
 const Histogram& stw_pauses();
 
+// Every asynchronous preemption (signal variant), from the SIGURG being
+// sent to the goroutine running again: signal delivery, the handler, the
+// trampoline, the scheduler, and the wait in the run queue if other
+// goroutines were runnable.
+void record_async_preempt(int64_t ns);
+const Histogram& async_preempts();
+
 void add_pstats(internal::PStats* total, const internal::PStats& p);
 
 }  // namespace rt::obs

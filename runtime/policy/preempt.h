@@ -6,8 +6,9 @@
 // decides *how*:
 //   - coop: set gp->preempt; the goroutine yields at its next safe point
 //     (any runtime call, or rt::preempt_point() in a loop).
-//   - signal (later): additionally interrupt the thread so that a goroutine
-//     with no safe points is stopped at an async-safe instruction.
+//   - signal: additionally interrupt the thread (SIGURG) so that a
+//     goroutine with no safe points is stopped at an async-safe
+//     instruction (runtime/sched/preempt.cc).
 // A variant must never stop a goroutine while its M holds a runtime lock
 // (m->locks > 0) or is inside the runtime; the safe-point check in the core
 // enforces that for the cooperative flag.

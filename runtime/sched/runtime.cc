@@ -25,6 +25,7 @@
 #include "runtime/policy/pagealloc.h"
 #include "runtime/policy/preempt.h"
 #include "runtime/policy/runq.h"
+#include "runtime/sched/preempt.h"
 #include "runtime/sched/runtime2.h"
 
 namespace rt {
@@ -93,6 +94,8 @@ void parse_godebug(const char* env, StartupOptions* opts) {
       opts->guard_budget = int(v);
     } else if (key == "schedlatency") {
       obs::set_sched_latency_enabled(v != 0);
+    } else if (key == "asyncpreemptoff") {
+      debug_asyncpreemptoff = v != 0;
     }
   }
 }
@@ -160,6 +163,13 @@ SchedStats read_sched_stats() {
   s.netpoll_blocking = np.blocking_polls;
   s.netpoll_injected = np.injected;
   s.netpoll_breaks = np.breaks;
+  AsyncPreemptStats a = async_preempt_stats();
+  s.preempt_signals = a.signals_sent;
+  s.async_preemptions = a.preemptions;
+  s.preempt_refused = SchedStats::PreemptRefusals{
+      a.refused[kRefusedNotUserG], a.refused[kRefusedStale],     a.refused[kRefusedSyscall],
+      a.refused[kRefusedLocks],    a.refused[kRefusedRuntimePC], a.refused[kRefusedForeignPC],
+      a.refused[kRefusedStack],    a.refused[kRefusedSigmask]};
   {
     internal::LockGuard g(sched.lock);
     s.threads = sched.mnext - sched.nmfreed;
@@ -187,8 +197,12 @@ template <class F>
 long syscall_result(F&& call) {
   internal::preempt_check();
   internal::entersyscall();
-  long r = call();
-  int e = r < 0 ? get_errno() : 0;
+  long r;
+  int e;
+  do {
+    r = call();
+    e = r < 0 ? get_errno() : 0;
+  } while (e == EINTR);
   internal::exitsyscall();
   if (r < 0) {
     set_errno(e);

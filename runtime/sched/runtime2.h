@@ -159,6 +159,8 @@ struct M {
   void* eh_globals = nullptr;   // globals, looked up once in minit
   pid_t procid = 0;
   void* altstack = nullptr;
+  std::atomic<bool> preempt_signal_pending{false};  // a SIGURG is on its way (preempt.cc)
+  std::atomic<int64_t> preempt_signal_sent{0};       // when it was sent (nanotime)
   void (*mcall_fn)(G*) = nullptr;  // g0 function of the pending mcall (ASan builds)
   void* tsan_thread_fiber = nullptr;  // TSan builds: the thread's own fiber (proc.cc)
 #ifdef RT_DEBUG

@@ -29,6 +29,11 @@ struct HistogramSnapshot {
 // Every stop-the-world pause (request to restart).
 HistogramSnapshot stw_pauses();
 
+// Every asynchronous preemption (preempt=signal), from the signal being
+// sent to the goroutine running again (with the time it waited behind
+// other runnable goroutines). Empty under coop.
+HistogramSnapshot async_preempts();
+
 // Time from runnable to running; empty unless sched_latency_enabled().
 HistogramSnapshot sched_latency();
 bool sched_latency_enabled();

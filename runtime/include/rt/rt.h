@@ -44,6 +44,27 @@
 #include "rt/sys.h"
 #include "rt/time.h"
 
+// A goroutine's closure and its entry points live outside namespace rt on
+// purpose: signal preemption tells runtime code from user code by symbol
+// (runtime/arch/rt_text.ld), and the goroutine's body, which the compiler
+// inlines into these, is user code.
+namespace rt_closure {
+template <class F, class... Args>
+struct Go {
+  F fn;
+  std::tuple<Args...> args;
+  void operator()() { std::apply(fn, args); }
+};
+template <class C>
+void run(void* p) {
+  (*static_cast<C*>(p))();
+}
+template <class C>
+void destroy(void* p) {
+  static_cast<C*>(p)->~C();
+}
+}  // namespace rt_closure
+
 namespace rt {
 
 namespace internal {
@@ -63,15 +84,12 @@ void preempt_check_public();
 // now, like the arguments of a Go statement `go f(x, y)`.
 template <class F, class... Args>
 void go(F&& f, Args&&... args) {
-  auto closure = [fn = std::forward<F>(f), ... as = std::forward<Args>(args)]() mutable {
-    std::invoke(fn, as...);
-  };
-  using Closure = decltype(closure);
+  using Closure = rt_closure::Go<std::decay_t<F>, std::decay_t<Args>...>;
+  Closure closure{std::forward<F>(f), std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)};
   void* mem;
   internal::G* g = internal::newproc_begin(&mem, sizeof(Closure), alignof(Closure));
   new (mem) Closure(std::move(closure));
-  internal::newproc_end(
-      g, [](void* p) { (*static_cast<Closure*>(p))(); }, [](void* p) { static_cast<Closure*>(p)->~Closure(); });
+  internal::newproc_end(g, &rt_closure::run<Closure>, &rt_closure::destroy<Closure>);
 }
 
 // Yields the processor: the goroutine goes to the global run queue.
@@ -123,6 +141,21 @@ struct SchedStats {
   uint64_t netpoll_blocking;  // times an M blocked in the poller
   uint64_t netpoll_injected;  // goroutines made runnable by the poller
   uint64_t netpoll_breaks;    // wake-ups of the blocked poller (eventfd writes)
+  // Signal-based preemption (preempt=signal; zero under coop): SIGURGs
+  // sent to stop a goroutine, goroutines they stopped, and signals after
+  // which the handler left the goroutine running, by reason.
+  uint64_t preempt_signals;
+  uint64_t async_preemptions;
+  struct PreemptRefusals {
+    uint64_t not_user_g;  // the thread ran the scheduler, or no goroutine
+    uint64_t stale;       // the goroutine had yielded already
+    uint64_t syscall;     // in a system call
+    uint64_t locks;       // holding a runtime lock, or allocating
+    uint64_t runtime_pc;  // inside the runtime's own code
+    uint64_t foreign_pc;  // outside the executable (libc, libstdc++, vDSO, ...)
+    uint64_t stack;       // not enough room on the goroutine's stack
+    uint64_t sigmask;     // signals blocked (inside a signal handler)
+  } preempt_refused;
   int64_t threads;
   int gomaxprocs;
 };

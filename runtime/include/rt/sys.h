@@ -10,7 +10,17 @@
 // Results follow the raw-syscall convention: >= 0 on success, -errno on
 // failure (errno is also set). Returning the error keeps it from being lost
 // when the goroutine resumes on another thread: a compiler may have
-// computed the address of the old thread's errno before the call.
+// computed the address of the old thread's errno before the call. A call
+// interrupted by a signal is retried: these never fail with EINTR.
+//
+// EINTR. With the signal preemption variant (the default), the runtime
+// sends SIGURG to threads running goroutines, as Go 1.14+ does. The handler
+// is installed with SA_RESTART, so most interrupted system calls restart by
+// themselves, but calls the kernel never restarts (nanosleep, poll, epoll_wait,
+// select, sem_timedwait, socket calls with a timeout, ...) fail with EINTR
+// more often than a program without the runtime would see. Code that calls
+// such functions directly, including inside rt::sys::blocking, must retry
+// on EINTR, as it must in Go (see Go 1.14's release notes).
 #pragma once
 
 #include <sys/types.h>
