@@ -612,7 +612,8 @@ TEST(AsyncPreemptDeath, AsyncPreemptOffSendsNothing) {
 // every SIGURG. signal: the runtime's handler keeps its own preemption
 // signals from the program's handler and passes every other SIGURG (here
 // from kill and tgkill) on. The two phases do not overlap: two SIGURGs
-// pending for one thread are delivered once, whoever sent them.
+// pending for one thread are delivered once, whoever sent them, so each
+// signal of phase 2 is sent only after the one before it was handled.
 TEST(AsyncPreempt, PreinstalledSigurgHandlerIsChained) {
   ASSERT_TRUE(user_handler_installed);
   rt::testing::ProcsGuard procs(2);
@@ -654,9 +655,10 @@ TEST(AsyncPreempt, PreinstalledSigurgHandlerIsChained) {
     } else {
       syscall(SYS_tgkill, getpid(), tid.load(), SIGURG);
     }
-    rt::sleep(2'000'000);
+    ASSERT_TRUE(rt::testing::wait_until([&] { return user_sigurg_calls.load() - calls0 >= uint64_t(i + 1); }, 2000))
+        << "signal " << i + 1 << " of " << kSignals << " never reached the program's handler";
   }
-  ASSERT_TRUE(rt::testing::wait_until([&] { return user_sigurg_calls.load() - calls0 >= uint64_t(kSignals); }, 2000));
+  rt::sleep(20'000'000);  // a signal handled twice would show by now
   EXPECT_EQ(user_sigurg_calls.load() - calls0, uint64_t(kSignals));
 }
 
