@@ -2,8 +2,9 @@
 // net/timeout_test.go and net/net_test.go: deadlines (before, during and
 // after a blocked call; extended, cleared, in the past), close waking
 // blocked calls, resets, refused connections, address errors, concurrent
-// use, many connections with checksummed payloads, and EINTR/EAGAIN storms
-// injected into the poller's system calls. Loopback only; every wait is
+// use, many connections with checksummed payloads, EINTR/EAGAIN storms
+// injected into the poller's system calls, and a storm of real signals on
+// every thread. Loopback only; every wait is
 // bounded. Built and run once per variant (rt_cc_test).
 //
 // The machine is two noisy cores: timing checks are lower bounds ("timed
@@ -12,8 +13,11 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <fcntl.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -107,6 +111,23 @@ TEST(Net, DescriptorsAreNonBlockingAndCloseOnExec) {
     EXPECT_TRUE(fcntl(fd, F_GETFL) & O_NONBLOCK);
     EXPECT_TRUE(fcntl(fd, F_GETFD) & FD_CLOEXEC);
   }
+}
+
+// A socket's NetFD is one runtime heap object (not malloc), freed with its
+// last handle: the heap counts one object more per open listener and is
+// back where it was once they are closed and dropped.
+TEST(Net, SocketsLiveOnTheRuntimeHeap) {
+  constexpr int kSockets = 64;
+  rt::MemStats before = rt::read_mem_stats();
+  std::vector<Listener> lns;
+  for (int i = 0; i < kSockets; i++) lns.push_back(must_listen());
+  rt::MemStats open = rt::read_mem_stats();
+  EXPECT_EQ(open.Mallocs - before.Mallocs, uint64_t(kSockets));
+  for (Listener& ln : lns) ln.close();
+  lns.clear();
+  rt::MemStats after = rt::read_mem_stats();
+  EXPECT_EQ(after.Frees - before.Frees, uint64_t(kSockets));
+  EXPECT_EQ(after.HeapObjects, before.HeapObjects);
 }
 
 TEST(Net, ZeroLengthReadReturnsAtOnce) {
@@ -689,6 +710,69 @@ TEST(NetFaults, DeadlinesAndCloseInAStorm) {
   rt::sleep(20 * kMs);
   s.close();
   EXPECT_EQ(done.recv(), Errc::kClosed);
+}
+
+// ---- Real signals ------------------------------------------------------------------------
+
+std::atomic<int> real_signals{0};
+void count_real_signal(int) { real_signals.fetch_add(1, std::memory_order_relaxed); }
+
+// Sends SIGUSR1 to every thread of the process but the caller, every
+// 200 us, until stop.
+void signal_every_thread(const std::atomic<bool>& stop) {
+  pid_t pid = getpid(), self = pid_t(syscall(SYS_gettid));
+  while (!stop.load()) {
+    DIR* d = opendir("/proc/self/task");
+    while (dirent* e = d != nullptr ? readdir(d) : nullptr) {
+      pid_t t = pid_t(atoi(e->d_name));
+      if (t > 0 && t != self) syscall(SYS_tgkill, pid, t, SIGUSR1);
+    }
+    if (d != nullptr) closedir(d);
+    usleep(200);
+  }
+}
+
+// Real signals instead of injected errors, as SIGURG under the signal
+// preemption variant: the kernel never restarts epoll_pwait2 after a
+// handler (SA_RESTART or not), so every signal that reaches the thread
+// blocked in the poller fails its wait with EINTR. A timed poll returns
+// to recompute its deadline, an untimed one waits again: deadlines fire no
+// earlier than set, sleeps end, and no byte is lost. Rounds repeat until
+// 200 signals have been caught (at most 50 rounds: a starved storm thread
+// on a loaded machine sends fewer per round).
+TEST(NetFaults, PollerThroughARealSignalStorm) {
+  struct sigaction sa {}, old {};
+  sa.sa_handler = count_real_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;
+  ASSERT_EQ(sigaction(SIGUSR1, &sa, &old), 0);
+  std::atomic<bool> stop{false};
+  std::thread storm(signal_every_thread, std::cref(stop));
+  int before = real_signals.load();
+  Listener pairs = must_listen();
+  Listener echo = must_listen();
+  echo_server(echo);
+  int rounds = 0;
+  while (real_signals.load() - before < 200 && rounds < 50) {
+    rounds++;
+    auto [c, s] = must_pair(pairs);
+    int64_t t0 = rt::nanotime();
+    ASSERT_FALSE(s.set_read_deadline(t0 + 30 * kMs));
+    auto timed = read_in_background(s);
+    rt::sleep(20 * kMs);
+    EXPECT_GE(since(t0), 20 * kMs);
+    EXPECT_EQ(timed.recv(), "i/o timeout");
+    EXPECT_GE(since(t0), 30 * kMs);
+    many_clients(echo.addr(), 4, 10);
+    c.close();
+    s.close();
+  }
+  stop = true;
+  storm.join();
+  sigaction(SIGUSR1, &old, nullptr);
+  EXPECT_GE(real_signals.load() - before, 200) << "in " << rounds << " rounds";
+  pairs.close();
+  echo.close();
 }
 
 // ---- Descriptor exhaustion --------------------------------------------------------------
