@@ -114,20 +114,20 @@ TEST(Net, DescriptorsAreNonBlockingAndCloseOnExec) {
 }
 
 // A socket's NetFD is one runtime heap object (not malloc), freed with its
-// last handle: the heap counts one object more per open listener and is
-// back where it was once they are closed and dropped.
+// last handle: the heap counts an allocation per listener opened and a
+// free per listener closed and dropped. (Goroutines of earlier tests may
+// still be exiting and freeing: the counts are lower bounds.)
 TEST(Net, SocketsLiveOnTheRuntimeHeap) {
-  constexpr int kSockets = 64;
+  constexpr uint64_t kSockets = 64;
   rt::MemStats before = rt::read_mem_stats();
   std::vector<Listener> lns;
-  for (int i = 0; i < kSockets; i++) lns.push_back(must_listen());
+  for (uint64_t i = 0; i < kSockets; i++) lns.push_back(must_listen());
   rt::MemStats open = rt::read_mem_stats();
-  EXPECT_EQ(open.Mallocs - before.Mallocs, uint64_t(kSockets));
+  EXPECT_GE(open.Mallocs - before.Mallocs, kSockets);
   for (Listener& ln : lns) ln.close();
   lns.clear();
   rt::MemStats after = rt::read_mem_stats();
-  EXPECT_EQ(after.Frees - before.Frees, uint64_t(kSockets));
-  EXPECT_EQ(after.HeapObjects, before.HeapObjects);
+  EXPECT_GE(after.Frees - open.Frees, kSockets);
 }
 
 TEST(Net, ZeroLengthReadReturnsAtOnce) {
@@ -353,30 +353,42 @@ TEST(NetDeadline, SetWhileBlocked) {
   EXPECT_LT(at - t0, 5000 * kMs);
 }
 
+// A read blocks with a deadline 40 ms away; 10 ms in, change(s) moves
+// or clears it; 80 ms after the first deadline "late" is written. Returns
+// what the read got. An attempt whose change came only after the first
+// deadline (the test goroutine not run for 40 ms on a loaded machine)
+// proves nothing and is repeated, at most 10 times.
+std::string read_past_changed_deadline(void (*change)(Conn&)) {
+  for (int attempt = 0; attempt < 10; attempt++) {
+    Listener ln = must_listen();
+    auto [c, s] = must_pair(ln);
+    int64_t first = rt::nanotime() + 40 * kMs;
+    EXPECT_FALSE(s.set_read_deadline(first));
+    auto done = read_in_background(s);
+    rt::sleep(10 * kMs);
+    change(s);
+    if (rt::nanotime() >= first) {
+      s.close();
+      done.recv();
+      continue;
+    }
+    rt::sleep(80 * kMs);  // past the first deadline
+    EXPECT_FALSE(c.write("late", 4).err);
+    return done.recv();
+  }
+  ADD_FAILURE() << "no attempt changed the deadline within 40 ms";
+  return "";
+}
+
 // Extending the deadline of a blocked read takes effect: data that comes
 // after the first deadline but before the second is read.
 TEST(NetDeadline, ExtendedWhileBlocked) {
-  Listener ln = must_listen();
-  auto [c, s] = must_pair(ln);
-  ASSERT_FALSE(s.set_read_deadline(rt::nanotime() + 40 * kMs));
-  auto done = read_in_background(s);
-  rt::sleep(10 * kMs);
-  ASSERT_FALSE(s.set_read_deadline(rt::nanotime() + 5000 * kMs));
-  rt::sleep(80 * kMs);  // past the first deadline
-  ASSERT_FALSE(c.write("late", 4).err);
-  EXPECT_EQ(done.recv(), "late");
+  auto extend = [](Conn& s) { ASSERT_FALSE(s.set_read_deadline(rt::nanotime() + 5000 * kMs)); };
+  EXPECT_EQ(read_past_changed_deadline(extend), "late");
 }
 
 TEST(NetDeadline, ClearedWhileBlocked) {
-  Listener ln = must_listen();
-  auto [c, s] = must_pair(ln);
-  ASSERT_FALSE(s.set_read_deadline(rt::nanotime() + 40 * kMs));
-  auto done = read_in_background(s);
-  rt::sleep(10 * kMs);
-  ASSERT_FALSE(s.set_read_deadline(0));
-  rt::sleep(80 * kMs);
-  ASSERT_FALSE(c.write("late", 4).err);
-  EXPECT_EQ(done.recv(), "late");
+  EXPECT_EQ(read_past_changed_deadline([](Conn& s) { ASSERT_FALSE(s.set_read_deadline(0)); }), "late");
 }
 
 // The timeout that fires after the read returned changes nothing for
@@ -769,6 +781,10 @@ TEST(NetFaults, PollerThroughARealSignalStorm) {
   }
   stop = true;
   storm.join();
+  // A signal still pending on a thread that blocks signals for a moment
+  // would kill the process once SIGUSR1 is back at SIG_DFL: setting
+  // SIG_IGN discards pending ones first.
+  signal(SIGUSR1, SIG_IGN);
   sigaction(SIGUSR1, &old, nullptr);
   EXPECT_GE(real_signals.load() - before, 200) << "in " << rounds << " rounds";
   pairs.close();
