@@ -4,10 +4,17 @@ For each workload (and parameter set), one function per section: an "at a
 glance" line, an overview bar chart of the primary metric, one ablation plot
 per policy axis (that axis varied, the others at their default), latency
 distribution plots (percentile curves of the merged histograms), a ratio
-table per key metric (median, 95% bootstrap CI, ratio to the default variant
-and to Go with bootstrap CIs, Mann-Whitney p-value), hardware/software
-counters and runtime counters per operation, pauses; then trends across
-commits (trends.py), failures and the environment.
+table per key metric (median, 95% bootstrap CI, ratio to the default variant,
+to Go and to each reference server with bootstrap CIs, Mann-Whitney
+p-value), the registered targets (met or not, from the same runs),
+hardware/software counters and runtime counters per operation, pauses; then
+trends across commits (trends.py), failures and the environment.
+
+A series is one server kind of a cell: an rt variant (named by its
+combination), the Go twin ("go") or a reference server without a runtime
+(impl native, named "<reference> (native)", e.g. "epoll (native)"). Every
+plot and table shows all of them; the runtime's scheduler counters exist
+for rt series only.
 
 A database holding runs of several commits (an `rtlab compare` database, or
 runs of several `rtlab run`s) is reported per workload for its newest commit
@@ -66,10 +73,23 @@ def load(db):
     return runs
 
 
-def _variant_order(matrix, variants):
+def series_label(impl, variant):
+    """The name a cell's server kind has in the report's plots and tables."""
+    if impl == "go":
+        return "go"
+    if impl == "native":
+        return f"{variant} (native)"
+    return variant
+
+
+def _series_order(matrix, kinds):
+    """Labels of the (impl, variant) pairs: rt variants in the matrix's
+    order, then Go, then the references."""
     known = [matrix.name(c) for c in matrix.all()] if matrix else []
-    rt = sorted((v for v in variants if v != "go"), key=lambda v: (known.index(v) if v in known else 999, v))
-    return rt + (["go"] if "go" in variants else [])
+    rt = sorted((v for i, v in kinds if i == "rt"), key=lambda v: (known.index(v) if v in known else 999, v))
+    go = ["go"] if any(i == "go" for i, _ in kinds) else []
+    native = sorted(series_label(i, v) for i, v in kinds if i == "native")
+    return rt + go + native
 
 
 def _bar_points(vals, variant, procs, metric, index, nseries, width):
@@ -133,14 +153,22 @@ class Group:
         self.key_metrics = [self.primary] + [f"{h}.{q}" for h in self.hists for q in ("p50", "p99")]
         self.slug = slug(workload, params_json, several)
         self.procs = sorted({k[2] for k in self.cells})
-        self.variants = _variant_order(matrix, {k[1] for k in self.cells})
+        kinds = {(k[0], k[1]) for k in self.cells}
+        self.kind = {series_label(i, v): (i, v) for i, v in kinds}
+        if len(self.kind) != len(kinds):
+            raise ValueError(f"{workload}: a reference server is named like a variant")
+        self.variants = _series_order(matrix, kinds)  # series labels
+        self.natives = [v for v in self.variants if self.kind[v][0] == "native"]
 
-    def vals(self, variant, p, metric):
-        impl = "go" if variant == "go" else "rt"
-        return [r["metrics"][metric] for r in self.cells.get((impl, variant, p), []) if metric in r["metrics"]]
+    def runs_of(self, series, p):
+        impl, variant = self.kind.get(series, (None, None))
+        return self.cells.get((impl, variant, p), [])
 
-    def runs_of(self, variant, p):
-        return self.cells.get(("go" if variant == "go" else "rt", variant, p), [])
+    def vals(self, series, p, metric):
+        return [r["metrics"][metric] for r in self.runs_of(series, p) if metric in r["metrics"]]
+
+    def impl(self, series):
+        return self.kind[series][0]
 
     def better(self, metric):
         """min or max: which median is best for this metric."""
@@ -159,6 +187,16 @@ class Report:
         self.pngs = []
         self.default = matrix.name(matrix.default()) if matrix else None
         self.colors = self.plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+    def style(self, g, series, i):
+        """Bar colour, hatch and line style of a series: rt variants in the
+        colour cycle, Go grey and hatched, references dark and cross-hatched."""
+        if series == "go":
+            return {"color": "#555555", "hatch": "//", "line": "--", "edge": "black"}
+        if g.impl(series) == "native":
+            k = g.natives.index(series)
+            return {"color": ("#8b4513", "#2f4f4f", "#6b8e23")[k % 3], "hatch": "xx", "line": ":", "edge": "black"}
+        return {"color": self.colors[i % len(self.colors)], "hatch": None, "line": "-", "edge": "white"}
 
     def save(self, fig, name, alt):
         fig.tight_layout()
@@ -206,9 +244,9 @@ class Report:
         width = 0.8 / max(1, len(g.variants))
         for i, v in enumerate(g.variants):
             xs, ys, lo, hi = _bar_points(g.vals, v, g.procs, g.primary, i, len(g.variants), width)
-            col = "#555555" if v == "go" else self.colors[i % len(self.colors)]
-            bars = ax.bar(xs, ys, width, yerr=[lo, hi], capsize=3, label=v, color=col,
-                          hatch="//" if v == "go" else None, edgecolor="white" if v != "go" else "black")
+            st = self.style(g, v, i)
+            bars = ax.bar(xs, ys, width, yerr=[lo, hi], capsize=3, label=v, color=st["color"], hatch=st["hatch"],
+                          edgecolor=st["edge"])
             for b, y, p in zip(bars, ys, [p for p in g.procs if g.vals(v, p, g.primary)]):
                 ref = g.vals(self.default, p, g.primary)
                 if ref and v != self.default:
@@ -218,7 +256,7 @@ class Report:
         ax.set_xticklabels([f"GOMAXPROCS={p}" for p in g.procs])
         ax.set_ylabel(f"{g.primary} ({g.direction(g.primary)})")
         time_axis(ax, g.primary)
-        ax.set_title(f"{g.wl}: {g.primary} by variant (median, 95% CI; labels: ratio to {self.default})")
+        ax.set_title(f"{g.wl}: {g.primary} by server kind (median, 95% CI; labels: ratio to {self.default})")
         ax.legend(fontsize=8, ncol=min(4, len(g.variants)))
         ax.grid(axis="y", alpha=0.3)
         self.save(fig, f"{g.slug}_overview.png", f"{g.wl} overview")
@@ -242,16 +280,15 @@ class Report:
                 continue
             fig, axs = self.plt.subplots(1, len(g.key_metrics), figsize=(4.2 * len(g.key_metrics), 3.6),
                                          squeeze=False)
-            series = present + (["go"] if "go" in g.variants else [])
+            series = present + [v for v in g.variants if g.impl(v) != "rt"]
             for k, metric in enumerate(g.key_metrics):
                 a = axs[0][k]
                 w = 0.8 / len(series)
                 for i, v in enumerate(series):
                     xs, ys, el, eh = _bar_points(g.vals, v, g.procs, metric, i, len(series), w)
-                    lab = "go" if v == "go" else axis_vs[combos.index(v)]
-                    a.bar(xs, ys, w, yerr=[el, eh], capsize=3, label=lab,
-                          color="#555555" if v == "go" else self.colors[i % len(self.colors)],
-                          hatch="//" if v == "go" else None)
+                    lab = axis_vs[combos.index(v)] if g.impl(v) == "rt" else v
+                    st = self.style(g, v, i)
+                    a.bar(xs, ys, w, yerr=[el, eh], capsize=3, label=lab, color=st["color"], hatch=st["hatch"])
                 a.set_xticks(range(len(g.procs)))
                 a.set_xticklabels([f"P={p}" for p in g.procs])
                 a.set_title(f"{metric} ({g.direction(metric)})", fontsize=10)
@@ -278,9 +315,9 @@ class Report:
                         continue
                     ys = [stats.hist_percentile(merged, q) for q in qs]
                     xs = [-math.log10(1 - q / 100) for q in qs]
+                    st = self.style(g, v, i)
                     a.plot(xs, [max(y, 1) for y in ys], marker="o", ms=3, label=v,
-                           color="black" if v == "go" else self.colors[i % len(self.colors)],
-                           linestyle="--" if v == "go" else "-")
+                           color="black" if v == "go" else st["color"], linestyle=st["line"])
                 a.set_yscale("log")
                 time_axis(a, h, log=True)
                 a.set_xticks([-math.log10(1 - q / 100) for q in (50, 90, 99, 99.9, 99.99)])
@@ -295,6 +332,7 @@ class Report:
             self.save(fig, f"{g.slug}_{h}_dist.png", f"{g.wl} {h}")
 
     def ratio_tables(self, g):
+        refs = [self.default, "go"] + g.natives
         for metric in g.key_metrics:
             self.doc.h(3, f"{metric} ({g.direction(metric)})")
             rows = []
@@ -309,7 +347,7 @@ class Report:
                     lo, hi = stats.bootstrap_ci(d)
                     cols = [p, f"**{v}** (**best**)" if v == best and len(meds) > 1 else v, len(d),
                             fmt.value(m, metric), f"[{fmt.value(lo, metric)}, {fmt.value(hi, metric)}]"]
-                    for ref in (self.default, "go"):
+                    for ref in refs:
                         rd = g.vals(ref, p, metric)
                         if not rd or ref == v:
                             cols += ["—", "—"]
@@ -323,8 +361,51 @@ class Report:
                         sig = "significant" if pv < SIG else "n.s."
                         cols += [f"{m / rm:.2f}x [{rlo:.2f}, {rhi:.2f}]", f"{pv:.3g} {sig}"]
                     rows.append(cols)
-            self.doc.table(["GOMAXPROCS", "variant", "n", "median", "95% CI", f"vs {self.default}", "p",
-                            "vs go", "p"], rows)
+            self.doc.table(["GOMAXPROCS", "variant", "n", "median", "95% CI"]
+                           + [h for ref in refs for h in (f"vs {ref}", "p")], rows)
+
+    def targets(self, g):
+        """The registered targets of the default variant, each checked per
+        GOMAXPROCS from this parameter set's runs: the ratio of medians with
+        its bootstrap CI against the bound."""
+        ts = g.reg.targets if g.reg else []
+        if not ts:
+            return
+        self.doc.h(3, "Targets")
+        applying = [t for t in ts if t.applies(g.params)]
+        for t in ts:
+            if t not in applying:
+                self.doc.p(f"Target `{t.describe()}` is stated for "
+                           + ", ".join(f"{k} in {{{', '.join(map(str, vs))}}}" for k, vs in sorted(t.where.items()))
+                           + "; not checked for this parameter set.")
+        rows = []
+        for t in applying:
+            vs = next((v for v in g.variants if g.kind[v][1] == t.vs and g.impl(v) != "rt"), None)
+            for p in g.procs:
+                d = g.vals(self.default, p, t.metric)
+                rd = g.vals(vs, p, t.metric) if vs else []
+                bound = ("≥ " if t.at_least else "≤ ") + f"{t.bound:g}"
+                head = [p, t.metric, f"{self.default} / {vs or t.vs}", bound]
+                if not d or not rd:
+                    missing = " and ".join(x for x, have in ((self.default, d), (vs or t.vs, rd)) if not have)
+                    rows.append(head + ["—", "—", f"not measured ({missing})"])
+                    continue
+                rm = stats.median(rd)
+                if rm == 0:
+                    rows.append(head + ["n/a", "—", f"not decidable ({vs} median is 0)"])
+                    continue
+                ratio = stats.median(d) / rm
+                lo, hi = stats.bootstrap_ratio_ci(d, rd)
+                verdict = "met" if t.met(ratio) else "**not met**"
+                if t.met(lo) != t.met(hi):
+                    verdict += " (the CI includes the bound)"
+                rows.append(head + [f"{ratio:.2f}x", f"[{lo:.2f}, {hi:.2f}]", verdict])
+        if rows:
+            self.doc.p("Each target bounds the ratio of the default variant's median to the other server's, "
+                       "from this parameter set's runs (n per side as in the tables below); the verdict "
+                       "compares the ratio of medians with the bound, and says when its 95% bootstrap CI "
+                       "reaches across it.")
+            self.doc.table(["GOMAXPROCS", "metric", "ratio of", "target", "measured", "95% CI", "verdict"], rows)
 
     def counters(self, g):
         cnames = []
@@ -362,11 +443,11 @@ class Report:
                          if k.startswith("sched.") and k != "sched.threads"})
         if not snames:
             return
-        self.doc.h(3, "Runtime scheduler counters per operation (rt variants; Go exposes none)")
+        self.doc.h(3, "Runtime scheduler counters per operation (rt variants; Go and the references expose none)")
         rows = []
         for p in g.procs:
             for v in g.variants:
-                rs = g.runs_of(v, p) if v != "go" else []
+                rs = g.runs_of(v, p) if g.impl(v) == "rt" else []
                 if not rs:
                     continue
                 row = [p, v]
@@ -385,7 +466,8 @@ class Report:
                 gc = [r["metrics"]["gc.max_pause_ns"] for r in rs if "gc.max_pause_ns" in r["metrics"]]
                 stw = [r["metrics"]["stw_pause_ns.max"] for r in rs if "stw_pause_ns.max" in r["metrics"]]
                 if rs:
-                    rows.append([p, v, fmt.value(stats.median(gc), "x_ns") if gc else "no GC yet (null)",
+                    no_gc = "n/a (no runtime)" if g.impl(v) == "native" else "no GC yet (null)"
+                    rows.append([p, v, fmt.value(stats.median(gc), "x_ns") if gc else no_gc,
                                  fmt.value(stats.median(stw), "x_ns") if stw else "n/a"])
         if rows:
             self.doc.h(3, "Pauses (median over repetitions of the per-run maximum)")
@@ -400,6 +482,7 @@ class Report:
         self.overview(g)
         self.ablations(g)
         self.distributions(g)
+        self.targets(g)
         self.ratio_tables(g)
         self.counters(g)
         self.sched_counters(g)

@@ -68,6 +68,7 @@ def cmd_list(args):
                               "params": w.params, "primary_metric": w.primary,
                               "lower_is_better": w.lower_is_better, "latency_histograms": w.histograms,
                               "driver": w.driver or w.driver_command, "references": w.references,
+                              "targets": [t.spec for t in w.targets],
                               "gated_metrics": {g.name: {"lower_is_better": g.lower_is_better,
                                                          "threshold": g.threshold}
                                                 for g in gate.gated_metrics(w)}} for n, w in ws.items()},

@@ -30,6 +30,22 @@ record. References are servers without a runtime (impl "native", variant =
 their name); they run wherever Go twins do (--go). Command-style workloads
 give "driver_command": [argv...] and {"name": [path]} references instead;
 a driven server is always one executable.
+
+Optional "targets" state what the default variant must achieve against a
+Go twin or a reference, checked by `rtlab report` from the same run (one
+table per parameter set):
+
+    "targets": [
+      {"metric": "round_trips_per_sec", "vs": "go", "at_least": 1.25,
+       "where": {"connections": [16, 1000]}},
+      {"metric": "round_trip_ns.p99", "vs": "go", "at_most": 1.0}
+    ]
+
+metric: a metric name of the records (the flattened form: `h.p99` for a
+histogram); vs: "go" or a reference's name; exactly one of at_least /
+at_most bounds median(default) / median(vs); where (optional): the
+parameter values the target is stated for (other parameter sets are not
+checked against it).
 """
 import json
 import os
@@ -57,6 +73,7 @@ class Workload:
         self.driver = spec.get("driver")
         self.driver_command = spec.get("driver_command")
         self.references = spec.get("references", {})
+        self.targets = [Target(t) for t in spec.get("targets", [])]
 
     def has_go(self):
         return self.go_dir is not None and os.path.isfile(os.path.join(self.go_dir, "go.mod"))
@@ -85,6 +102,29 @@ class Workload:
 
     def has_driver(self):
         return bool(self.driver or self.driver_command)
+
+
+class Target:
+    """One registered target: median(default variant) / median(vs) on
+    metric is at least (or at most) bound, at the parameter values of where."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.metric = spec["metric"]
+        self.vs = spec["vs"]
+        self.at_least = "at_least" in spec
+        self.bound = spec["at_least"] if self.at_least else spec["at_most"]
+        self.where = spec.get("where", {})
+
+    def applies(self, params):
+        """Whether a parameter set is one the target is stated for."""
+        return all(params.get(k) in vs for k, vs in self.where.items())
+
+    def met(self, ratio):
+        return ratio >= self.bound if self.at_least else ratio <= self.bound
+
+    def describe(self):
+        return f"{self.metric}: default / {self.vs} {'>=' if self.at_least else '<='} {self.bound:g}"
 
 
 def label_binary(bin_root, label, suffix=""):
@@ -136,6 +176,40 @@ def _validate(folder, spec):
             raise WorkloadError(f"{where}: reference {k} must be a full label //pkg:name or an argv list")
         if k in ("go", "all", "default"):
             raise WorkloadError(f"{where}: reference name {k!r} is reserved")
+    _validate_targets(where, spec, refs)
+
+
+def _number(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _validate_targets(where, spec, refs):
+    targets = spec.get("targets", [])
+    if not isinstance(targets, list):
+        raise WorkloadError(f"{where}: targets must be a list of objects")
+    for i, t in enumerate(targets):
+        what = f"{where}: target {i + 1}"
+        if not isinstance(t, dict):
+            raise WorkloadError(f"{what}: not an object")
+        unknown = sorted(set(t) - {"metric", "vs", "at_least", "at_most", "where"})
+        if unknown:
+            raise WorkloadError(f"{what}: unknown key {unknown[0]!r} (known: metric, vs, at_least, at_most, where)")
+        if not isinstance(t.get("metric"), str) or not t["metric"]:
+            raise WorkloadError(f"{what}: needs 'metric' (a metric name)")
+        if t.get("vs") != "go" and t.get("vs") not in refs:
+            raise WorkloadError(f"{what}: 'vs' must be \"go\" or a reference ({', '.join(refs) or 'none'}), "
+                                f"not {t.get('vs')!r}")
+        bounds = [k for k in ("at_least", "at_most") if k in t]
+        if len(bounds) != 1 or not _number(t[bounds[0]]) or t[bounds[0]] <= 0:
+            raise WorkloadError(f"{what}: needs exactly one of 'at_least' and 'at_most', a number > 0")
+        w = t.get("where", {})
+        if not isinstance(w, dict):
+            raise WorkloadError(f"{what}: 'where' must map parameter names to lists of values")
+        for k, vs in w.items():
+            if k not in spec["params"]:
+                raise WorkloadError(f"{what}: 'where' names unknown parameter {k!r}")
+            if not isinstance(vs, list) or not vs:
+                raise WorkloadError(f"{what}: 'where' value of {k} must be a non-empty list")
 
 
 def discover(workloads_dir):

@@ -17,6 +17,11 @@
 // close_sema until the last reference is dropped; the drop that leaves
 // exactly "closing, no refs" releases it. Only then are the PollDesc and
 // the descriptor released, so no operation can touch a reused descriptor.
+//
+// Memory. A NetFD and its shared_ptr control block are one object on the
+// runtime heap (allocate_shared with HeapAllocator: mallocgc, returned by
+// free_object when the last Conn/Listener handle goes), as Go's netFD is a
+// heap object; rt::net never calls malloc for a socket.
 #include "rt/net.h"
 
 #include <arpa/inet.h>
@@ -31,6 +36,7 @@
 #include <cstring>
 
 #include "rt/sync.h"
+#include "runtime/mem/malloc.h"
 #include "runtime/netpoll/netpoll.h"
 
 namespace rt::net {
@@ -219,6 +225,19 @@ Error parse_addr(std::string_view network, std::string_view address, bool for_li
   return Error(Errc::kInvalidAddr, 0, "no suitable address (numeric hosts and localhost only)");
 }
 
+// The allocator of allocate_shared<NetFD>: the runtime heap, scanned (the
+// control block and the NetFD hold pointers).
+template <class T>
+struct HeapAllocator {
+  using value_type = T;
+  HeapAllocator() = default;
+  template <class U>
+  explicit HeapAllocator(const HeapAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(rt::internal::mallocgc(n * sizeof(T), true)); }
+  void deallocate(T* p, size_t) { rt::internal::free_object(p); }
+  friend bool operator==(const HeapAllocator&, const HeapAllocator&) { return true; }
+};
+
 // Wraps an open non-blocking socket; closes it on failure.
 std::shared_ptr<NetFD> new_fd(int s, Error* err) {
   int e = 0;
@@ -228,7 +247,7 @@ std::shared_ptr<NetFD> new_fd(int s, Error* err) {
     *err = Error::from_errno(e);
     return nullptr;
   }
-  auto fd = std::make_shared<NetFD>();
+  auto fd = std::allocate_shared<NetFD>(HeapAllocator<NetFD>());
   fd->sysfd = s;
   fd->pd = pd;
   socklen_t len = sizeof fd->laddr;

@@ -2,8 +2,9 @@
 // net/timeout_test.go and net/net_test.go: deadlines (before, during and
 // after a blocked call; extended, cleared, in the past), close waking
 // blocked calls, resets, refused connections, address errors, concurrent
-// use, many connections with checksummed payloads, and EINTR/EAGAIN storms
-// injected into the poller's system calls. Loopback only; every wait is
+// use, many connections with checksummed payloads, EINTR/EAGAIN storms
+// injected into the poller's system calls, and a storm of real signals on
+// every thread. Loopback only; every wait is
 // bounded. Built and run once per variant (rt_cc_test).
 //
 // The machine is two noisy cores: timing checks are lower bounds ("timed
@@ -12,8 +13,11 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <fcntl.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -107,6 +111,23 @@ TEST(Net, DescriptorsAreNonBlockingAndCloseOnExec) {
     EXPECT_TRUE(fcntl(fd, F_GETFL) & O_NONBLOCK);
     EXPECT_TRUE(fcntl(fd, F_GETFD) & FD_CLOEXEC);
   }
+}
+
+// A socket's NetFD is one runtime heap object (not malloc), freed with its
+// last handle: the heap counts an allocation per listener opened and a
+// free per listener closed and dropped. (Goroutines of earlier tests may
+// still be exiting and freeing: the counts are lower bounds.)
+TEST(Net, SocketsLiveOnTheRuntimeHeap) {
+  constexpr uint64_t kSockets = 64;
+  rt::MemStats before = rt::read_mem_stats();
+  std::vector<Listener> lns;
+  for (uint64_t i = 0; i < kSockets; i++) lns.push_back(must_listen());
+  rt::MemStats open = rt::read_mem_stats();
+  EXPECT_GE(open.Mallocs - before.Mallocs, kSockets);
+  for (Listener& ln : lns) ln.close();
+  lns.clear();
+  rt::MemStats after = rt::read_mem_stats();
+  EXPECT_GE(after.Frees - open.Frees, kSockets);
 }
 
 TEST(Net, ZeroLengthReadReturnsAtOnce) {
@@ -332,30 +353,42 @@ TEST(NetDeadline, SetWhileBlocked) {
   EXPECT_LT(at - t0, 5000 * kMs);
 }
 
+// A read blocks with a deadline 40 ms away; 10 ms in, change(s) moves
+// or clears it; 80 ms after the first deadline "late" is written. Returns
+// what the read got. An attempt whose change came only after the first
+// deadline (the test goroutine not run for 40 ms on a loaded machine)
+// proves nothing and is repeated, at most 10 times.
+std::string read_past_changed_deadline(void (*change)(Conn&)) {
+  for (int attempt = 0; attempt < 10; attempt++) {
+    Listener ln = must_listen();
+    auto [c, s] = must_pair(ln);
+    int64_t first = rt::nanotime() + 40 * kMs;
+    EXPECT_FALSE(s.set_read_deadline(first));
+    auto done = read_in_background(s);
+    rt::sleep(10 * kMs);
+    change(s);
+    if (rt::nanotime() >= first) {
+      s.close();
+      done.recv();
+      continue;
+    }
+    rt::sleep(80 * kMs);  // past the first deadline
+    EXPECT_FALSE(c.write("late", 4).err);
+    return done.recv();
+  }
+  ADD_FAILURE() << "no attempt changed the deadline within 40 ms";
+  return "";
+}
+
 // Extending the deadline of a blocked read takes effect: data that comes
 // after the first deadline but before the second is read.
 TEST(NetDeadline, ExtendedWhileBlocked) {
-  Listener ln = must_listen();
-  auto [c, s] = must_pair(ln);
-  ASSERT_FALSE(s.set_read_deadline(rt::nanotime() + 40 * kMs));
-  auto done = read_in_background(s);
-  rt::sleep(10 * kMs);
-  ASSERT_FALSE(s.set_read_deadline(rt::nanotime() + 5000 * kMs));
-  rt::sleep(80 * kMs);  // past the first deadline
-  ASSERT_FALSE(c.write("late", 4).err);
-  EXPECT_EQ(done.recv(), "late");
+  auto extend = [](Conn& s) { ASSERT_FALSE(s.set_read_deadline(rt::nanotime() + 5000 * kMs)); };
+  EXPECT_EQ(read_past_changed_deadline(extend), "late");
 }
 
 TEST(NetDeadline, ClearedWhileBlocked) {
-  Listener ln = must_listen();
-  auto [c, s] = must_pair(ln);
-  ASSERT_FALSE(s.set_read_deadline(rt::nanotime() + 40 * kMs));
-  auto done = read_in_background(s);
-  rt::sleep(10 * kMs);
-  ASSERT_FALSE(s.set_read_deadline(0));
-  rt::sleep(80 * kMs);
-  ASSERT_FALSE(c.write("late", 4).err);
-  EXPECT_EQ(done.recv(), "late");
+  EXPECT_EQ(read_past_changed_deadline([](Conn& s) { ASSERT_FALSE(s.set_read_deadline(0)); }), "late");
 }
 
 // The timeout that fires after the read returned changes nothing for
@@ -689,6 +722,73 @@ TEST(NetFaults, DeadlinesAndCloseInAStorm) {
   rt::sleep(20 * kMs);
   s.close();
   EXPECT_EQ(done.recv(), Errc::kClosed);
+}
+
+// ---- Real signals ------------------------------------------------------------------------
+
+std::atomic<int> real_signals{0};
+void count_real_signal(int) { real_signals.fetch_add(1, std::memory_order_relaxed); }
+
+// Sends SIGUSR1 to every thread of the process but the caller, every
+// 200 us, until stop.
+void signal_every_thread(const std::atomic<bool>& stop) {
+  pid_t pid = getpid(), self = pid_t(syscall(SYS_gettid));
+  while (!stop.load()) {
+    DIR* d = opendir("/proc/self/task");
+    while (dirent* e = d != nullptr ? readdir(d) : nullptr) {
+      pid_t t = pid_t(atoi(e->d_name));
+      if (t > 0 && t != self) syscall(SYS_tgkill, pid, t, SIGUSR1);
+    }
+    if (d != nullptr) closedir(d);
+    usleep(200);
+  }
+}
+
+// Real signals instead of injected errors, as SIGURG under the signal
+// preemption variant: the kernel never restarts epoll_pwait2 after a
+// handler (SA_RESTART or not), so every signal that reaches the thread
+// blocked in the poller fails its wait with EINTR. A timed poll returns
+// to recompute its deadline, an untimed one waits again: deadlines fire no
+// earlier than set, sleeps end, and no byte is lost. Rounds repeat until
+// 200 signals have been caught (at most 50 rounds: a starved storm thread
+// on a loaded machine sends fewer per round).
+TEST(NetFaults, PollerThroughARealSignalStorm) {
+  struct sigaction sa {}, old {};
+  sa.sa_handler = count_real_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;
+  ASSERT_EQ(sigaction(SIGUSR1, &sa, &old), 0);
+  std::atomic<bool> stop{false};
+  std::thread storm(signal_every_thread, std::cref(stop));
+  int before = real_signals.load();
+  Listener pairs = must_listen();
+  Listener echo = must_listen();
+  echo_server(echo);
+  int rounds = 0;
+  while (real_signals.load() - before < 200 && rounds < 50) {
+    rounds++;
+    auto [c, s] = must_pair(pairs);
+    int64_t t0 = rt::nanotime();
+    ASSERT_FALSE(s.set_read_deadline(t0 + 30 * kMs));
+    auto timed = read_in_background(s);
+    rt::sleep(20 * kMs);
+    EXPECT_GE(since(t0), 20 * kMs);
+    EXPECT_EQ(timed.recv(), "i/o timeout");
+    EXPECT_GE(since(t0), 30 * kMs);
+    many_clients(echo.addr(), 4, 10);
+    c.close();
+    s.close();
+  }
+  stop = true;
+  storm.join();
+  // A signal still pending on a thread that blocks signals for a moment
+  // would kill the process once SIGUSR1 is back at SIG_DFL: setting
+  // SIG_IGN discards pending ones first.
+  signal(SIGUSR1, SIG_IGN);
+  sigaction(SIGUSR1, &old, nullptr);
+  EXPECT_GE(real_signals.load() - before, 200) << "in " << rounds << " rounds";
+  pairs.close();
+  echo.close();
 }
 
 // ---- Descriptor exhaustion --------------------------------------------------------------
