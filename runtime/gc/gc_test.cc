@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "rt/rt.h"
+#include "runtime/gc/mgc.h"
 #include "runtime/mem/malloc.h"
 #include "runtime/mem/sizeclasses.h"
 #include "runtime/testing/rt_test_util.h"
@@ -437,6 +438,25 @@ TEST(GC, SetGCPercentOffStopsHeapTriggeredCollections) {
   rt::gc();
 }
 
+// Go's forcegcperiod, shortened: sysmon readies the helper goroutine, which
+// runs a cycle that is not counted as forced; with GOGC off it runs none.
+TEST(GC, PeriodicCollectionWhenNoneRanForThePeriod) {
+  rt::gc();  // the period counts from the last cycle's end
+  rt::MemStats a = rt::read_mem_stats();
+  int64_t old = rt::internal::forcegc_period_ns.exchange(20 * 1000 * 1000);
+  ASSERT_TRUE(rt::testing::wait_until([&] { return rt::read_mem_stats().NumGC >= a.NumGC + 2; }));
+  EXPECT_EQ(rt::read_mem_stats().NumForcedGC, a.NumForcedGC);
+  int helper_goroutines = rt::num_goroutine();
+  rt::set_gc_percent(-1);
+  rt::MemStats b = rt::read_mem_stats();
+  rt::sleep(std::chrono::milliseconds(100));
+  // At most the cycle the helper had already begun.
+  EXPECT_LE(rt::read_mem_stats().NumGC, b.NumGC + 1);
+  rt::set_gc_percent(100);
+  rt::internal::forcegc_period_ns.store(old);
+  EXPECT_EQ(helper_goroutines, rt::num_goroutine()) << "the helper is a runtime goroutine";
+}
+
 // ---- Slices -------------------------------------------------------------
 
 TEST(Slice, AppendGrowsAsGo) {
@@ -698,6 +718,45 @@ void check_gogc(uint64_t want_goal, bool want_cycles) {
   bool ok = goal == want_goal && (want_cycles ? cycles > 0 : cycles == 0);
   if (!ok) fprintf(stderr, "NextGC %llu NumGC %u\n", static_cast<unsigned long long>(goal), cycles);
   _exit(ok ? 0 : 1);
+}
+
+struct Blob {
+  int64_t words[4];
+};
+
+// A write through a reference the collector could not see (here: a
+// pointer hidden by complementing it) lands in a freed object; with
+// clobberfree the next allocation of that slot dies naming it.
+__attribute__((noinline)) uintptr_t hidden_blob() { return ~reinterpret_cast<uintptr_t>(rt::make<Blob>().get()); }
+
+TEST(GCDeath, ClobberfreeCatchesAWriteAfterFree) {
+  EnvGuard env("GODEBUG", "clobberfree=1");
+  EXPECT_EXIT(
+      {
+        rt::gomaxprocs(1);
+        // Live neighbours keep the victim's span in use (an empty span
+        // would go back to the page heap instead of being clobbered).
+        rt::Slice<Ref<Blob>> keep = rt::make_slice<Ref<Blob>>(200);
+        uintptr_t hidden = 0;
+        for (int i = 0; i < 100; i++) keep[size_t(i)] = rt::make<Blob>();
+        in_frame([&] { hidden = hidden_blob(); });
+        for (int i = 100; i < 200; i++) keep[size_t(i)] = rt::make<Blob>();
+        rt::gc();
+        reinterpret_cast<Blob*>(~hidden)->words[1] = 42;  // use after free
+        for (int i = 0; i < 1000000; i++) rt::make<Blob>();
+        _exit(0);
+      },
+      testing::ExitedWithCode(2), "fatal error: gc: freed object 0x[0-9a-f]+ \\(32 bytes\\) was written at offset 8 after it was freed");
+}
+
+TEST(GCDeath, ClobberfreeFindsNothingInACorrectProgram) {
+  EnvGuard env("GODEBUG", "clobberfree=1");
+  EXPECT_EXIT(
+      {
+        torture(200000);
+        _exit(::testing::Test::HasFailure() ? 1 : 0);
+      },
+      testing::ExitedWithCode(0), "");
 }
 
 TEST(GCDeath, GogcIsReadAsGoReadsIt) {

@@ -25,6 +25,11 @@
 // world stopped for the whole cycle the trigger is the goal itself. GOGC
 // is read as Go's readGOGC does: "off" disables, a number (a sign allowed)
 // sets the percentage, a negative one disables, anything else is ignored.
+//
+// Time trigger (Go's forcegchelper): a system goroutine parks until
+// sysmon sees that no cycle ended within forcegc_period (2 minutes) and
+// readies it; it then runs a cycle, unless GOGC is off. Such cycles are
+// not "forced" in MemStats' sense (NumForcedGC counts rt::gc calls).
 #include "runtime/gc/mgc.h"
 
 #include <time.h>
@@ -36,6 +41,7 @@
 
 #include "rt/gc.h"
 #include "rt/mem.h"
+#include "rt/rt.h"
 #include "rt/sync.h"
 #include "runtime/mem/malloc.h"
 #include "runtime/mem/mcache.h"
@@ -56,6 +62,12 @@ int32_t gcpercent = 100;   // < 0: off (gc_sema)
 uint64_t heap_minimum = kDefaultHeapMinimum;
 int32_t debug_gctrace = 0;
 int64_t runtime_init_time = 0;
+std::atomic<int64_t> last_gc_nanotime{0};  // end of the last cycle
+
+// The force-GC helper: parked (idle) until sysmon readies it.
+G* forcegc_g = nullptr;
+std::atomic<bool> forcegc_idle{false};
+constexpr const char kWaitReasonForceGCIdle[] = "force gc (idle)";
 uint32_t sweepgen = 0;  // gc_sema
 uint64_t heap_marked = 0;  // live bytes the last mark found (gc_sema)
 
@@ -218,14 +230,33 @@ void print_gctrace(const Cycle& cy, uint32_t numgc, double cpu_fraction) {
   (void)ignored;
 }
 
-// One cycle (see the top of the file). A heap-triggered cycle first checks
-// that no other cycle brought the heap under the trigger meanwhile.
-void gc_cycle(bool forced) {
+enum class Trigger { kHeap, kTime, kUser };
+
+// Go's gcTrigger.test: whether a cycle of this kind is still due (another
+// may have run while this one waited for gc_sema).
+bool trigger_due(Trigger kind, int64_t now) {
+  switch (kind) {
+    case Trigger::kHeap:
+      return heap_counters.heap_live.load(std::memory_order_relaxed) >= gc_trigger.load(std::memory_order_relaxed);
+    case Trigger::kTime: {
+      if (gcpercent < 0) return false;
+      int64_t last = last_gc_nanotime.load(std::memory_order_relaxed);
+      return last != 0 && now - last > forcegc_period_ns.load(std::memory_order_relaxed);
+    }
+    case Trigger::kUser:
+      return true;
+  }
+  return false;
+}
+
+// One cycle (see the top of the file).
+void gc_cycle(Trigger kind) {
   semacquire(&gc_sema);
-  if (!forced && heap_counters.heap_live.load(std::memory_order_relaxed) < gc_trigger.load(std::memory_order_relaxed)) {
+  if (!trigger_due(kind, nanotime())) {
     semrelease(&gc_sema);
     return;
   }
+  bool forced = kind == Trigger::kUser;
   Cycle cy{};
   cy.forced = forced;
   cy.self = getg();
@@ -244,6 +275,7 @@ void gc_cycle(bool forced) {
   stats.pause_ns[i] = pause;
   stats.pause_end[i] = unix_nanos();
   stats.last_gc = stats.pause_end[i];
+  last_gc_nanotime.store(cy.t_end, std::memory_order_relaxed);
   stats.pause_total_ns += pause;
   stats.gc_cpu_ns += pause * uint64_t(cy.procs);
   stats.num_gc++;
@@ -254,6 +286,19 @@ void gc_cycle(bool forced) {
   stats_lock.unlock();
   if (debug_gctrace > 0) print_gctrace(cy, numgc, fraction);
   semrelease(&gc_sema);
+}
+
+bool park_forcegc(G*, void*) {
+  forcegc_idle.store(true, std::memory_order_release);
+  return true;
+}
+
+void forcegc_helper() {
+  forcegc_g = getg();
+  for (;;) {
+    gopark(park_forcegc, nullptr, kWaitReasonForceGCIdle);
+    gc_cycle(Trigger::kTime);
+  }
 }
 
 }  // namespace
@@ -272,17 +317,56 @@ void gcinit() {
   find_data_segments();
 }
 
-void gcenable() { gc_enabled.store(true, std::memory_order_release); }
+std::atomic<int64_t> forcegc_period_ns{int64_t(120) * 1000 * 1000 * 1000};
+bool debug_clobberfree = false;
+
+void gcenable() {
+  // The helper is a runtime goroutine from its creation: not counted by
+  // rt::num_goroutine, the deadlock check or goroutine dumps.
+  void* mem;
+  G* gp = newproc_begin(&mem, 0, 1);
+  gp->issystem = true;
+  newproc_end(
+      gp, [](void*) { forcegc_helper(); }, [](void*) {});
+  gc_enabled.store(true, std::memory_order_release);
+}
+
+void gc_sysmon_check(int64_t now) {
+  if (!forcegc_idle.load(std::memory_order_acquire) || !trigger_due(Trigger::kTime, now)) return;
+  bool idle = true;
+  if (!forcegc_idle.compare_exchange_strong(idle, false)) return;
+  GQueue list;
+  list.push_back(forcegc_g);
+  injectglist(&list, 1);
+}
 
 void set_debug_gctrace(int32_t v) { debug_gctrace = v; }
+void set_debug_clobberfree(bool on) { debug_clobberfree = on; }
+
+void clobber_object(uintptr_t base, size_t size) {
+  auto* w = reinterpret_cast<uint64_t*>(base);
+  for (size_t i = 0; i < size / 8; i++) w[i] = kClobberPattern;
+}
+
+void check_clobbered(uintptr_t base, size_t size) {
+  const auto* w = reinterpret_cast<const uint64_t*>(base);
+  for (size_t i = 0; i < size / 8; i++) {
+    if (w[i] == kClobberPattern) continue;
+    char buf[160];
+    snprintf(buf, sizeof buf, "gc: freed object %#lx (%zu bytes) was written at offset %zu after it was freed (clobberfree)",
+             static_cast<unsigned long>(base), size, i * 8);
+    throw_fatal(buf);
+  }
+}
 
 void gc_heap_trigger_check() {
   if (!gc_enabled.load(std::memory_order_relaxed)) return;
   if (heap_counters.heap_live.load(std::memory_order_relaxed) < gc_trigger.load(std::memory_order_relaxed)) return;
   M* mp = getm();
   if (mp == nullptr || mp->locks != 0 || mp->p == nullptr || getg() == mp->g0) return;
-  gc_cycle(false);
+  gc_cycle(Trigger::kHeap);
 }
+
 
 void gc_read_stats(MemStats* st) {
   stats_lock.lock();
@@ -322,7 +406,7 @@ int set_gc_percent(int percent) {
 void gc() {
   internal::M* mp = internal::getm();
   if (mp == nullptr || internal::getg() == mp->g0) internal::throw_fatal("rt::gc called off a goroutine");
-  internal::gc_cycle(true);
+  internal::gc_cycle(internal::Trigger::kUser);
 }
 
 }  // namespace rt

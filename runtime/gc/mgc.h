@@ -23,8 +23,28 @@ struct G;
 // scheduler runs (gcenable).
 void gcinit();
 void gcenable();
-// GODEBUG=gctrace=N (parsed with the other GODEBUG keys).
+// GODEBUG=gctrace=N and clobberfree=1 (parsed with the other GODEBUG
+// keys).
 void set_debug_gctrace(int32_t v);
+void set_debug_clobberfree(bool on);
+
+// sysmon, every round: starts a collection when none ran for
+// forcegc_period (Go's forcegcperiod, 2 minutes; white-box tests shorten
+// it) by readying the parked force-GC helper goroutine.
+void gc_sysmon_check(int64_t now);
+extern std::atomic<int64_t> forcegc_period_ns;
+
+// GODEBUG=clobberfree=1 (Go's key, with a check on reuse added): the
+// sweeper and free_object fill every freed small object with
+// kClobberPattern, fresh spans are filled too, and mallocgc verifies that
+// a slot it hands out still holds nothing but the pattern: a write through
+// a dangling reference (a Ref the collector could not see) then dies with
+// the object's address instead of corrupting a later object silently.
+extern bool debug_clobberfree;
+constexpr uint64_t kClobberPattern = 0xdeadbeefdeadbeefULL;
+void clobber_object(uintptr_t base, size_t size);
+// Fatal unless [base, base + size) holds only kClobberPattern.
+void check_clobbered(uintptr_t base, size_t size);
 
 // mallocgc's slow path: a fresh span or a large object may have pushed
 // heap_live past the trigger; starts a collection when it has and the

@@ -11,6 +11,10 @@
 // scavenger can return them to the OS. A large object's span (class 0)
 // is freed whole when its one object is unmarked.
 //
+// With GODEBUG=clobberfree=1 every object freed in a span that stays in
+// use is filled with kClobberPattern (mgc.h), which mallocgc checks when
+// it hands the slot out again.
+//
 // sweepgen: every span swept in cycle n has sweepgen n; the sweeper
 // checks that no span it meets was swept already in this cycle (each is
 // swept exactly once) and that no mcache holds it (mark termination
@@ -62,6 +66,13 @@ void sweep_span(MSpan* s, void* arg) {
   size_t live = count_marked(s);
   if (live > s->allocCount) throw_fatal("gc: span has more marked objects than allocated ones");
   size_t freed = s->allocCount - live;
+  if (debug_clobberfree && freed != 0 && live != 0) {
+    for (size_t i = 0; i < s->nelems; i++) {
+      if (MSpan::bit(s->allocBits, i) && !MSpan::bit(s->gcmarkBits, i)) {
+        clobber_object(s->startAddr + i * s->elemsize, s->elemsize);
+      }
+    }
+  }
   uint8_t* old_alloc = s->allocBits;
   s->allocBits = s->gcmarkBits;
   s->gcmarkBits = old_alloc;

@@ -80,6 +80,7 @@ void* alloc_small(MCache* c, size_t size, bool scan, bool needzero) {
     MSpan* s = c->alloc[spc];
     uintptr_t v = next_free_fast(s);
     if (v == 0) v = next_free(c, spc, size, &s);
+    if (__builtin_expect(debug_clobberfree, 0)) check_clobbered(v, kTinySize);
     auto* block = reinterpret_cast<uint64_t*>(v);
     block[0] = 0;
     block[1] = 0;
@@ -94,7 +95,12 @@ void* alloc_small(MCache* c, size_t size, bool scan, bool needzero) {
   MSpan* s = c->alloc[spc];
   uintptr_t v = next_free_fast(s);
   if (v == 0) v = next_free(c, spc, size, &s);
-  if (needzero && s->needzero) memset(reinterpret_cast<void*>(v), 0, s->elemsize);
+  if (needzero && s->needzero) {
+    // A freed slot is dirty (needzero), so this is where clobberfree's
+    // pattern is checked.
+    if (__builtin_expect(debug_clobberfree, 0)) check_clobbered(v, s->elemsize);
+    memset(reinterpret_cast<void*>(v), 0, s->elemsize);
+  }
   return reinterpret_cast<void*>(v);
 }
 

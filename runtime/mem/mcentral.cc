@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "runtime/gc/mgc.h"
 #include "runtime/mem/mheap.h"
 
 namespace rt::internal {
@@ -104,6 +105,10 @@ MSpan* MCentral::cache_span() {
     uint8_t sizeclass = span_class_size(spanclass);
     s = mheap_alloc(kClassToPages[sizeclass], SpanState::kInUse, spanclass);
     if (s == nullptr) return nullptr;
+    if (debug_clobberfree) {  // every free slot holds the pattern (mgc.h)
+      clobber_object(s->startAddr, s->limit - s->startAddr);
+      s->needzero = true;
+    }
     lock.lock();
   }
   s->incache = true;
@@ -160,6 +165,7 @@ void MCentral::free_object(MSpan* s, size_t index) {
     bad_free(addr, "is not an allocated object (double free?)");
   }
   heap_counters.total_free.fetch_add(s->elemsize, std::memory_order_relaxed);
+  if (debug_clobberfree) clobber_object(addr, s->elemsize);
   if (s->incache) {
     MSpan::set_bit(s->pendingFree, index);
     s->npendingFree++;

@@ -97,6 +97,8 @@ void parse_godebug(const char* env, StartupOptions* opts) {
       obs::set_sched_latency_enabled(v != 0);
     } else if (key == "gctrace") {
       set_debug_gctrace(int32_t(v));
+    } else if (key == "clobberfree") {
+      set_debug_clobberfree(v != 0);
     } else if (key == "asyncpreemptoff") {
       debug_asyncpreemptoff = v != 0;
     }
