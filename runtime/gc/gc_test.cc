@@ -17,6 +17,7 @@
 #include "rt/rt.h"
 #include "runtime/gc/mgc.h"
 #include "runtime/mem/malloc.h"
+#include "runtime/mem/mheap.h"
 #include "runtime/mem/sizeclasses.h"
 #include "runtime/testing/rt_test_util.h"
 
@@ -425,6 +426,28 @@ TEST(GC, HeapGrowthTriggersCollections) {
   EXPECT_LT(b.HeapInuse, a.HeapInuse + (uint64_t(16) << 20));
 }
 
+// After a cycle that rt::gc did not finish (heap-triggered), spans are
+// swept concurrently: lazily by allocation and by the background sweeper,
+// which leaves none unswept once the program goes idle.
+TEST(GC, BackgroundSweeperSweepsEverySpan) {
+  rt::gc();
+  uint32_t cycles = rt::read_mem_stats().NumGC;
+  while (rt::read_mem_stats().NumGC == cycles) churn(10000);
+  auto unswept = [] {
+    size_t n = 0;
+    rt::internal::for_each_span(
+        [](rt::internal::MSpan* s, void* arg) {
+          if (s->state.load() == rt::internal::SpanState::kInUse &&
+              __atomic_load_n(&s->sweepgen, __ATOMIC_ACQUIRE) != rt::internal::heap_sweepgen.load()) {
+            ++*static_cast<size_t*>(arg);
+          }
+        },
+        &n);
+    return n;
+  };
+  EXPECT_TRUE(rt::testing::wait_until([&] { return unswept() == 0; })) << unswept() << " spans left unswept";
+}
+
 TEST(GC, SetGCPercentOffStopsHeapTriggeredCollections) {
   rt::gc();
   int old = rt::set_gc_percent(-1);
@@ -579,7 +602,10 @@ TEST(GC, AlignedTypesGetAlignedObjects) {
 // allocations. Every live structure is verified after each collection.
 // GC_TORTURE_ALLOCS sets the number of allocations (default 1,000,000;
 // the README gives the 10,000,000 run).
-__attribute__((noinline)) void torture(int64_t total) {
+// forced: a collection every kCollectEvery allocations (rt::gc, which
+// also finishes the sweep); else collections come from heap growth at
+// GOGC=25 and sweeping runs lazily and in the background.
+__attribute__((noinline)) void torture(int64_t total, bool forced) {
   constexpr int kSlots = 64;
   constexpr int64_t kCollectEvery = 5000;
   struct Entry {
@@ -647,20 +673,29 @@ __attribute__((noinline)) void torture(int64_t total) {
     e.size = size;
     if (allocs >= next_gc) {
       next_gc = allocs + kCollectEvery;
-      rt::gc();
-      collections++;
+      if (forced) {
+        rt::gc();
+        collections++;
+      }
       verify();
       if (::testing::Test::HasFatalFailure()) return;
     }
   }
-  EXPECT_GE(collections, total / kCollectEvery / 2);
+  if (forced) {
+    EXPECT_GE(collections, total / kCollectEvery / 2);
+  }
 }
 
 TEST(GC, Torture) {
   int64_t total = 1000000;
   if (const char* env = getenv("GC_TORTURE_ALLOCS")) total = atoll(env);
   uint64_t base = live_heap();
-  torture(total);
+  torture(total / 2, true);
+  int old = rt::set_gc_percent(25);
+  uint32_t cycles = rt::read_mem_stats().NumGC;
+  torture(total / 2, false);
+  EXPECT_GT(rt::read_mem_stats().NumGC, cycles + 10);
+  rt::set_gc_percent(old);
   EXPECT_LT(live_heap(), base + 64 * 1024);
 }
 
@@ -753,7 +788,8 @@ TEST(GCDeath, ClobberfreeFindsNothingInACorrectProgram) {
   EnvGuard env("GODEBUG", "clobberfree=1");
   EXPECT_EXIT(
       {
-        torture(200000);
+        torture(100000, true);
+        torture(100000, false);
         _exit(::testing::Test::HasFailure() ? 1 : 0);
       },
       testing::ExitedWithCode(0), "");

@@ -10,12 +10,15 @@
 //      of the cycle, so a thread without a P cannot allocate meanwhile;
 //   3. mark (mgcmark.cc) from every root, on the g0 stack, the collecting
 //      goroutine suspended at a point where its registers are spilled;
-//   4. mark termination and sweep (mgcsweep.cc): every span swept with
-//      this cycle's sweepgen, empty spans back to the page heap;
-//   5. the pacer sets the next goal, the world restarts, statistics and
-//      the gctrace line are published.
-// The whole cycle is one pause; PauseNs records it from the stop request
-// to the restart, as Go counts its pauses.
+//   4. mark termination: every in-use span is queued for sweeping and
+//      becomes unswept (mgcsweep.cc);
+//   5. the pacer sets the next goal, the world restarts, the background
+//      sweeper is readied, statistics and the gctrace line are published.
+// Sweeping then runs concurrently with the program (lazily in mcentral,
+// in the background sweeper, before the heap grows); sweep termination of
+// the next cycle finishes whatever is left. Everything from the stop
+// request to the restart is one pause; PauseNs records it, as Go counts
+// its pauses (sweep termination plus mark termination).
 //
 // Pacer (Go's gcControllerState without the concurrent-mark parts): the
 // heap goal is heap_marked x (1 + GOGC/100), at least heapMinimum = 4 MiB
@@ -68,7 +71,6 @@ std::atomic<int64_t> last_gc_nanotime{0};  // end of the last cycle
 G* forcegc_g = nullptr;
 std::atomic<bool> forcegc_idle{false};
 constexpr const char kWaitReasonForceGCIdle[] = "force gc (idle)";
-uint32_t sweepgen = 0;  // gc_sema
 uint64_t heap_marked = 0;  // live bytes the last mark found (gc_sema)
 
 // MemStats' GC fields, under stats_lock.
@@ -93,7 +95,6 @@ struct Cycle {
   int64_t t_sweep_term, t_mark, t_mark_term, t_end;
   uint64_t heap0, heap1, heap2, goal;
   MarkResult mark;
-  SweepResult sweep;
 };
 
 uint64_t unix_nanos() {
@@ -148,13 +149,14 @@ void stopped_body(void* arg) {
     if (allp[i]->mcache != nullptr) mcache_release_all(allp[i]->mcache);
   }
   nop_mcache_lock();
+  gc_finish_sweep();
   mcache_release_all(nop_mcache_locked());
   cy->heap0 = heap_counters.heap_live.load(std::memory_order_relaxed);
   cy->t_mark = nanotime();
   cy->mark = gc_mark(cy->self, cy->self_sp);
   cy->heap1 = heap_counters.heap_live.load(std::memory_order_relaxed);
   cy->t_mark_term = nanotime();
-  cy->sweep = gc_sweep(++sweepgen);
+  gc_sweep_start();
   nop_mcache_unlock();
   cy->heap2 = cy->mark.marked_bytes;
   heap_marked = cy->heap2;
@@ -269,6 +271,7 @@ void gc_cycle(Trigger kind) {
   run_stopped(&cy);
   start_the_world();
   cy.t_end = nanotime();
+  gc_wake_bgsweep();
   uint64_t pause = uint64_t(cy.t_end - cy.t_sweep_term);
   stats_lock.lock();
   uint32_t i = stats.num_gc % 256;
@@ -328,6 +331,7 @@ void gcenable() {
   gp->issystem = true;
   newproc_end(
       gp, [](void*) { forcegc_helper(); }, [](void*) {});
+  gc_start_bgsweep();
   gc_enabled.store(true, std::memory_order_release);
 }
 
@@ -407,6 +411,7 @@ void gc() {
   internal::M* mp = internal::getm();
   if (mp == nullptr || internal::getg() == mp->g0) internal::throw_fatal("rt::gc called off a goroutine");
   internal::gc_cycle(internal::Trigger::kUser);
+  internal::gc_finish_sweep();
 }
 
 }  // namespace rt

@@ -71,14 +71,25 @@ MarkResult gc_mark(G* self, uintptr_t self_sp);
 // Records the data segments of the main executable (gcinit).
 void find_data_segments();
 
-// Sweeps every in-use span (the world is stopped, every mcache flushed):
-// unmarked objects become free, gcmarkBits become allocBits, spans with no
-// live object go back to the page allocator. Returns the bytes freed.
-struct SweepResult {
-  uint64_t freed_bytes;
-  uint64_t freed_objects;
-  uint64_t freed_spans;
-};
-SweepResult gc_sweep(uint32_t sweepgen);
+// Sweeping (mgcsweep.cc).
+struct MCentral;
+// Mark termination, world stopped: queues every in-use span and makes
+// them all unswept (heap_sweepgen += 2).
+void gc_sweep_start();
+// Sweeps every queued span and waits for sweepers inside one: sweep
+// termination (world stopped) and rt::gc (before it returns).
+void gc_finish_sweep();
+// Readies the background sweeper (after the world restarts).
+void gc_wake_bgsweep();
+void gc_start_bgsweep();
+// Before the heap takes npages fresh pages: sweeps queued spans until as
+// many came free or none is left (Go's reclaim).
+void gc_reclaim(size_t npages);
+// Sweeps s now unless it is swept (explicit frees).
+void gc_ensure_swept(MSpan* s);
+// cache_span, with c locked: sweeps s (on c's partial list) if unswept
+// and this call claims it; c is locked again on return. False if s was
+// not claimed (swept already, or another sweeper has it).
+bool gc_sweep_in_mcentral(MSpan* s, MCentral* c);
 
 }  // namespace rt::internal

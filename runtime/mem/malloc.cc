@@ -107,6 +107,7 @@ void* alloc_small(MCache* c, size_t size, bool scan, bool needzero) {
 void* alloc_large(MCache* c, size_t size, bool scan, bool needzero) {
   size_t npages = size / kPageSize + (size % kPageSize != 0 ? 1 : 0);
   if (size + kPageSize < size) out_of_memory(size);
+  gc_reclaim(npages);
   MSpan* s = mheap_alloc(npages, SpanState::kInUse, make_span_class(0, !scan));
   if (s == nullptr) out_of_memory(size);
   s->freeindex.store(1, std::memory_order_relaxed);
@@ -207,6 +208,7 @@ void free_object(void* p) {
     snprintf(buf, sizeof buf, "free_object: %#lx is not the start of an object", static_cast<unsigned long>(addr));
     throw_fatal(buf);
   }
+  gc_ensure_swept(s);
   heap_counters.frees.fetch_add(1, std::memory_order_relaxed);
   if (span_class_size(s->spanclass) == 0) {
     if (s->allocCount != 1) {

@@ -93,14 +93,32 @@ void check_lists(MCentral* c, const MSpan* s) {
 
 }  // namespace
 
+MSpan* MCentral::take_partial() {
+  for (int budget = 100; budget > 0; budget--) {
+    MSpan* s = partial.first;
+    if (s == nullptr) return nullptr;
+    if (__atomic_load_n(&s->sweepgen, __ATOMIC_ACQUIRE) == heap_sweepgen.load(std::memory_order_acquire)) {
+      partial.remove(s);
+      check_alloc_count(s);
+      check_lists(this, s);
+      return s;
+    }
+    gc_sweep_in_mcentral(s, this);
+  }
+  return nullptr;
+}
+
 MSpan* MCentral::cache_span() {
   lock.lock();
-  MSpan* s = partial.first;
-  if (s != nullptr) {
-    partial.remove(s);
-    check_alloc_count(s);
-    check_lists(this, s);
-  } else {
+  MSpan* s = take_partial();
+  if (s == nullptr) {
+    lock.unlock();
+    uint8_t sizeclass = span_class_size(spanclass);
+    gc_reclaim(kClassToPages[sizeclass]);
+    lock.lock();
+    s = take_partial();
+  }
+  if (s == nullptr) {
     lock.unlock();
     uint8_t sizeclass = span_class_size(spanclass);
     s = mheap_alloc(kClassToPages[sizeclass], SpanState::kInUse, spanclass);

@@ -15,6 +15,7 @@
 namespace rt::internal {
 
 Lock heap_lock{LockRank::kMheap};
+std::atomic<uint32_t> heap_sweepgen{0};
 HeapCounters heap_counters;
 FixAlloc<MSpan> span_alloc;
 
@@ -177,7 +178,7 @@ void init_span(MSpan* s, uintptr_t base, size_t npages, SpanState kind, SpanClas
   s->gcmarkBits = s->bitmaps[1];
   memset(s->bitmaps, 0, sizeof s->bitmaps);
   memset(s->pendingFree, 0, sizeof s->pendingFree);
-  s->sweepgen = 0;
+  s->sweepgen = heap_sweepgen.load(std::memory_order_acquire);
   s->spanclass = spanclass;
   s->needzero = needzero;
   s->incache = false;

@@ -76,6 +76,9 @@ struct HeapCounters {
 };
 
 extern Lock heap_lock;
+// The sweep generation (runtime/gc/mgcsweep.cc): grows by 2 at each mark
+// termination; spans allocated now are stamped with it (swept).
+extern std::atomic<uint32_t> heap_sweepgen;
 extern HeapCounters heap_counters;
 extern FixAlloc<MSpan> span_alloc;
 

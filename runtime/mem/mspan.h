@@ -20,7 +20,8 @@
 // every page of an in-use or manual span maps to it in the arena map.
 // gcmarkBits is the GC's mark bitmap: the collector sets the bit of every
 // reachable object, and the sweep makes it the new allocBits (runtime/gc/
-// mgcsweep.cc); sweepgen records which cycle swept the span last.
+// mgcsweep.cc); sweepgen says whether the span is swept in this cycle
+// (mgcsweep.cc gives the protocol; atomic accesses only).
 // pendingFree collects explicit frees of objects of a span that an mcache
 // holds; they are applied when it leaves the mcache, as a sweep would.
 // Bitmaps are stored inline (1024 objects at most per span).
