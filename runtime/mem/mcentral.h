@@ -3,10 +3,11 @@
 //
 // This is the pre-1.19 two-list form, with the names of Go 1.19: `partial`
 // holds spans with at least one free object (Go <= 1.13's nonempty list)
-// and `full` spans with none (Go's empty list), both under one lock. There
-// is no swept/unswept split yet: without a GC every span here is swept.
-// When the GC lands, Go 1.19's partial/full x swept/unswept span sets,
-// indexed by sweepgen, replace the two lists.
+// and `full` spans with none (Go's empty list), both under one lock. After
+// a mark, spans on both lists may be unswept (their lists reflect the last
+// sweep): cache_span sweeps the unswept spans it meets at the head of
+// partial (Go <= 1.13's lazy sweep; at most 100 per call), and sweeping a
+// span moves it to the list its new fill says (runtime/gc/mgcsweep.cc).
 //
 // A span leaves the lists while an mcache holds it (incache). Explicit
 // frees of its objects meanwhile go to its pendingFree bitmap; uncache
@@ -36,9 +37,12 @@ struct MCentral {
   size_t changes_since_check = 0;  // the debug build's list checks (mcentral.cc)
 #endif
 
-  // A span with a free object, taken off the lists for an mcache; nullptr
-  // when the heap cannot grow.
+  // A swept span with a free object, taken off the lists for an mcache;
+  // nullptr when the heap cannot grow.
   MSpan* cache_span();
+  // The first swept span of partial, taken off it, sweeping unswept ones
+  // on the way (lock held); nullptr if none within the sweep budget.
+  MSpan* take_partial();
   // Takes back a span from an mcache.
   void uncache_span(MSpan* s);
   // Frees object `index` of span s of this class (free_object).

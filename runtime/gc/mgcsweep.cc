@@ -1,0 +1,247 @@
+// Sweeping (Go's mgcsweep.go and mspan.sweep): concurrent with the
+// program, lazily from mcentral, in the background, and on demand.
+//
+// After mark, a span's gcmarkBits hold exactly its reachable objects.
+// Sweeping a span makes them its allocation state: allocBits and
+// gcmarkBits swap (the old allocBits, cleared, become the next cycle's
+// mark bits), allocCount becomes the number of marked objects, and the
+// unmarked ones are free slots for the next mcache that takes the span.
+// The span then goes to its mcentral's partial or full list, or, with no
+// object left, back to the page heap (mheap_free), so the freed pages are
+// free in whichever page allocator is linked (treap or radix) and the
+// scavenger can return them to the OS. A large object's span (class 0)
+// is freed whole when its one object is unmarked. Freed slots may hold old
+// data: needzero is set so mallocgc clears them. With GODEBUG=
+// clobberfree=1 every object freed in a span that stays in use is filled
+// with kClobberPattern (mgc.h), which mallocgc checks when it hands the
+// slot out again.
+//
+// The sweepgen protocol (Go's): heap_sweepgen (sg) grows by 2 at every
+// mark termination, with the world stopped, which makes every in-use span
+// unswept at once. A span's sweepgen says where it stands:
+//   sg - 2  not swept in this cycle yet;
+//   sg - 1  being swept (claimed with a compare-and-swap from sg - 2, so
+//           each span is swept exactly once);
+//   sg      swept (and every span allocated since: mheap_alloc stamps sg).
+// mcaches hold swept spans only (mark termination flushed them, and
+// cache_span sweeps what it takes), so an allocation never sees a span
+// whose allocBits are stale.
+//
+// Who sweeps: mark termination queues every in-use span (sweep_queue);
+//   - mcentral's cache_span sweeps the spans of its partial list that it
+//     meets before taking one (Go's lazy sweeping);
+//   - before the heap takes fresh pages (a span for an mcache, a large
+//     object), gc_reclaim sweeps queued spans until as many pages came
+//     free, so the heap does not grow while garbage waits (Go's reclaim);
+//   - the background sweeper goroutine sweeps the queue, yielding after
+//     every span (Go's bgsweep), started at each mark termination;
+//   - rt::gc sweeps what is left before it returns, and the next cycle's
+//     sweep termination finishes the queue with the world stopped (it is
+//     usually empty by then) and waits for sweepers that are still inside
+//     a span (a thread without a P may be; counted in sweepers_active).
+// An explicit free (free_object) sweeps the object's span first.
+#include <cstring>
+
+#include "rt/rt.h"
+#include "runtime/gc/mgc.h"
+#include "runtime/mem/mcentral.h"
+#include "runtime/mem/metavec.h"
+#include "runtime/mem/mheap.h"
+#include "runtime/sched/runtime2.h"
+
+namespace rt::internal {
+
+namespace {
+
+// Spans queued at mark termination; sweepers take entries with
+// sweep_next. Written only with the world stopped.
+MetaVector<MSpan*> sweep_queue;
+std::atomic<size_t> sweep_next{0};
+size_t sweep_len = 0;
+std::atomic<int32_t> sweepers_active{0};
+
+// The background sweeper, parked while there is nothing to sweep.
+G* bgsweep_g = nullptr;
+std::atomic<bool> bgsweep_parked{false};
+constexpr const char kWaitReasonGCSweepWait[] = "GC sweep wait";
+
+size_t count_marked(const MSpan* s) {
+  size_t n = 0;
+  for (size_t i = 0; i < size_t(s->nelems + 7) / 8; i++) n += size_t(__builtin_popcount(s->gcmarkBits[i]));
+  return n;
+}
+
+// Sweeps s, claimed by the caller (sweepgen sg - 1); c is s's mcentral,
+// locked by the caller when the span is small (and unlocked on return if
+// the span went back to the heap: *unlocked tells). Returns the pages
+// given back to the heap.
+size_t sweep_claimed(MSpan* s, MCentral* c, uint32_t sg, bool* unlocked) {
+  *unlocked = false;
+  if (s->incache) throw_fatal("gc: sweep of a span an mcache holds");
+  if (span_class_size(s->spanclass) == 0) {
+    if (MSpan::bit(s->gcmarkBits, 0)) {
+      MSpan::clear_bit(s->gcmarkBits, 0);
+      s->sweepgen = sg;
+      return 0;
+    }
+    size_t npages = s->npages;
+    heap_counters.frees.fetch_add(1, std::memory_order_relaxed);
+    heap_counters.total_free.fetch_add(uint64_t(npages) * kPageSize, std::memory_order_relaxed);
+    s->allocCount = 0;
+    s->sweepgen = sg;
+    mheap_free(s);
+    return npages;
+  }
+  size_t live = count_marked(s);
+  if (live > s->allocCount) throw_fatal("gc: span has more marked objects than allocated ones");
+  size_t freed = s->allocCount - live;
+  if (debug_clobberfree && freed != 0 && live != 0) {
+    for (size_t i = 0; i < s->nelems; i++) {
+      if (MSpan::bit(s->allocBits, i) && !MSpan::bit(s->gcmarkBits, i)) {
+        clobber_object(s->startAddr + i * s->elemsize, s->elemsize);
+      }
+    }
+  }
+  uint8_t* old_alloc = s->allocBits;
+  s->allocBits = s->gcmarkBits;
+  s->gcmarkBits = old_alloc;
+  memset(s->gcmarkBits, 0, kSpanBitmapBytes);
+  if (s->list == &c->full) {
+    c->full.remove(s);
+  } else {
+    c->partial.remove(s);
+  }
+  s->allocCount = uint16_t(live);
+  if (freed != 0) s->needzero = true;
+  heap_counters.frees.fetch_add(freed, std::memory_order_relaxed);
+  heap_counters.total_free.fetch_add(uint64_t(freed) * s->elemsize, std::memory_order_relaxed);
+  s->sweepgen = sg;
+  if (live == 0) {
+    c->lock.unlock();
+    *unlocked = true;
+    size_t npages = s->npages;
+    mheap_free(s);
+    return npages;
+  }
+  (live == s->nelems ? c->full : c->partial).push(s);
+  return 0;
+}
+
+bool claim(MSpan* s, uint32_t sg) {
+  uint32_t want = sg - 2;
+  return s->state.load(std::memory_order_acquire) == SpanState::kInUse &&
+         __atomic_compare_exchange_n(&s->sweepgen, &want, sg - 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
+
+// Sweeps s if it is unswept and this call claims it; returns the pages
+// it gave back to the heap. Takes s's mcentral lock for a small span.
+size_t sweep_if_unswept(MSpan* s) {
+  uint32_t sg = heap_sweepgen.load(std::memory_order_acquire);
+  M* mp = getm();
+  if (mp != nullptr) mp->locks++;  // a claimed span must not wait for a preempted sweeper
+  sweepers_active.fetch_add(1, std::memory_order_acq_rel);
+  size_t freed = 0;
+  if (claim(s, sg)) {
+    bool unlocked;
+    if (span_class_size(s->spanclass) == 0) {
+      freed = sweep_claimed(s, nullptr, sg, &unlocked);
+    } else {
+      MCentral* c = &mcentral[s->spanclass];
+      c->lock.lock();
+      freed = sweep_claimed(s, c, sg, &unlocked);
+      if (!unlocked) c->lock.unlock();
+    }
+  }
+  sweepers_active.fetch_sub(1, std::memory_order_acq_rel);
+  if (mp != nullptr) mp->locks--;
+  return freed;
+}
+
+// Sweeps the next queued span; false when the queue is exhausted.
+bool sweepone(size_t* pages_freed) {
+  size_t i = sweep_next.fetch_add(1, std::memory_order_acq_rel);
+  if (i >= sweep_len) return false;
+  *pages_freed += sweep_if_unswept(sweep_queue[i]);
+  return true;
+}
+
+bool park_bgsweep(G*, void*) {
+  bgsweep_parked.store(true, std::memory_order_release);
+  return true;
+}
+
+void bgsweep() {
+  bgsweep_g = getg();
+  for (;;) {
+    gopark(park_bgsweep, nullptr, kWaitReasonGCSweepWait);
+    size_t pages = 0;
+    while (sweepone(&pages)) gosched_impl();
+  }
+}
+
+void queue_span(MSpan* s, void*) {
+  if (s->state.load(std::memory_order_relaxed) == SpanState::kInUse) sweep_queue.push_back(s);
+}
+
+}  // namespace
+
+void gc_start_bgsweep() {
+  void* mem;
+  G* gp = newproc_begin(&mem, 0, 1);
+  gp->issystem = true;
+  newproc_end(
+      gp, [](void*) { bgsweep(); }, [](void*) {});
+}
+
+void gc_finish_sweep() {
+  size_t pages = 0;
+  while (sweepone(&pages)) {
+  }
+  while (sweepers_active.load(std::memory_order_acquire) != 0) {
+  }
+}
+
+void gc_sweep_start() {
+  gc_finish_sweep();
+  sweep_queue.clear();
+  for_each_span(queue_span, nullptr);
+  sweep_len = sweep_queue.size();
+  sweep_next.store(0, std::memory_order_release);
+  heap_sweepgen.fetch_add(2, std::memory_order_acq_rel);
+}
+
+void gc_wake_bgsweep() {
+  bool parked = true;
+  if (bgsweep_g == nullptr || !bgsweep_parked.compare_exchange_strong(parked, false)) return;
+  GQueue list;
+  list.push_back(bgsweep_g);
+  injectglist(&list, 1);
+}
+
+void gc_reclaim(size_t npages) {
+  size_t freed = 0;
+  while (freed < npages && sweepone(&freed)) {
+  }
+}
+
+void gc_ensure_swept(MSpan* s) {
+  if (__atomic_load_n(&s->sweepgen, __ATOMIC_ACQUIRE) == heap_sweepgen.load(std::memory_order_acquire)) return;
+  sweep_if_unswept(s);
+  while (__atomic_load_n(&s->sweepgen, __ATOMIC_ACQUIRE) != heap_sweepgen.load(std::memory_order_acquire)) {
+  }
+}
+
+bool gc_sweep_in_mcentral(MSpan* s, MCentral* c) {
+  uint32_t sg = heap_sweepgen.load(std::memory_order_acquire);
+  sweepers_active.fetch_add(1, std::memory_order_acq_rel);
+  bool claimed = claim(s, sg);
+  if (claimed) {
+    bool unlocked;
+    sweep_claimed(s, c, sg, &unlocked);
+    if (unlocked) c->lock.lock();
+  }
+  sweepers_active.fetch_sub(1, std::memory_order_acq_rel);
+  return claimed;
+}
+
+}  // namespace rt::internal
