@@ -21,7 +21,12 @@
 // Memory. A NetFD and its shared_ptr control block are one object on the
 // runtime heap (allocate_shared with HeapAllocator: mallocgc, returned by
 // free_object when the last Conn/Listener handle goes), as Go's netFD is a
-// heap object; rt::net never calls malloc for a socket.
+// heap object; rt::net never calls malloc for a socket. The handles are
+// reference-counted and live wherever the program keeps them, malloc
+// memory and std containers included, where the collector cannot see: so
+// each such object is a GC root of its own (a RootNode at its end names
+// its start) from allocation until free_object, and its references to
+// other heap objects stay marked too.
 #include "rt/net.h"
 
 #include <arpa/inet.h>
@@ -34,7 +39,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <new>
 
+#include "rt/gc.h"
 #include "rt/sync.h"
 #include "runtime/mem/malloc.h"
 #include "runtime/netpoll/netpoll.h"
@@ -226,16 +233,35 @@ Error parse_addr(std::string_view network, std::string_view address, bool for_li
 }
 
 // The allocator of allocate_shared<NetFD>: the runtime heap, scanned (the
-// control block and the NetFD hold pointers).
+// control block and the NetFD hold pointers), each allocation its own root
+// until it is freed (see "Memory" above).
 template <class T>
 struct HeapAllocator {
   using value_type = T;
   HeapAllocator() = default;
   template <class U>
   explicit HeapAllocator(const HeapAllocator<U>&) {}
-  T* allocate(size_t n) { return static_cast<T*>(rt::internal::mallocgc(n * sizeof(T), true)); }
-  void deallocate(T* p, size_t) { rt::internal::free_object(p); }
+  T* allocate(size_t n) {
+    void* p = rt::internal::mallocgc(root_offset(n) + sizeof(SelfRoot), true);
+    auto* r = new (static_cast<char*>(p) + root_offset(n)) SelfRoot{{nullptr, nullptr, nullptr}, p};
+    r->node.slot = &r->base;
+    rt::internal::root_register(&r->node);
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, size_t n) {
+    rt::internal::root_unregister(&reinterpret_cast<SelfRoot*>(reinterpret_cast<char*>(p) + root_offset(n))->node);
+    rt::internal::free_object(p);
+  }
   friend bool operator==(const HeapAllocator&, const HeapAllocator&) { return true; }
+
+ private:
+  struct SelfRoot {
+    rt::internal::RootNode node;
+    void* base;
+  };
+  static size_t root_offset(size_t n) {
+    return (n * sizeof(T) + alignof(SelfRoot) - 1) / alignof(SelfRoot) * alignof(SelfRoot);
+  }
 };
 
 // Wraps an open non-blocking socket; closes it on failure.

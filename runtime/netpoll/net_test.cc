@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "rt/rt.h"
+#include "runtime/mem/malloc.h"
 #include "runtime/netpoll/netpoll.h"
 #include "runtime/testing/rt_test_util.h"
 
@@ -128,6 +129,33 @@ TEST(Net, SocketsLiveOnTheRuntimeHeap) {
   lns.clear();
   rt::MemStats after = rt::read_mem_stats();
   EXPECT_GE(after.Frees - open.Frees, kSockets);
+}
+
+// Conns held only in malloc memory (a std::vector's buffer, which the
+// collector does not scan) survive collections: each socket is a root of
+// its own until its last handle goes. A freed NetFD would be handed out
+// again by the allocations after the collections, and their filling would
+// break the echo below.
+TEST(Net, SocketsHeldInMallocMemorySurviveCollection) {
+  constexpr int kPairs = 16;
+  Listener ln = must_listen();
+  auto pairs = std::make_unique<std::vector<std::pair<Conn, Conn>>>();
+  for (int i = 0; i < kPairs; i++) pairs->push_back(must_pair(ln));
+  rt::MemStats before = rt::read_mem_stats();
+  for (int round = 0; round < 3; round++) rt::gc();
+  EXPECT_GE(rt::read_mem_stats().NumGC - before.NumGC, 3u);
+  for (size_t size = 16; size <= 1024; size += 16) {
+    for (int k = 0; k < 64; k++) memset(rt::internal::mallocgc(size, true), 0xab, size);
+  }
+  for (int i = 0; i < kPairs; i++) {
+    auto& [c, s] = (*pairs)[size_t(i)];
+    std::string msg = "conn " + std::to_string(i);
+    ASSERT_FALSE(c.write(msg.data(), msg.size()).err);
+    char buf[32];
+    auto [n, err] = s.read(buf, sizeof buf);
+    ASSERT_FALSE(err);
+    EXPECT_EQ(std::string(buf, n), msg);
+  }
 }
 
 TEST(Net, ZeroLengthReadReturnsAtOnce) {
