@@ -162,10 +162,16 @@ inline void asan_finish_switch(void*) {}
 // stack, and the g0 code that ran before (schedule, execute, gogo) never
 // returns. One fiber for all of that would collect a frame in TSan's
 // shadow call stack for each call that never returned, until it overflows.
-// So every entry to g0 gets a new fiber, and the one of the previous entry,
-// abandoned for good once its gogo switched away, is destroyed then. The
-// thread's own fiber (its start, up to the first gogo) is never destroyed;
-// an M that ends its thread switches back to it first.
+// So g0 gets a new fiber every kTsanG0Entries entries, and the one before,
+// abandoned for good once its last gogo switched away, is destroyed then.
+// Not on every entry: creating and destroying a fiber maps and unmaps its
+// shadow stack and trace, and with a fresh fiber per entry
+// Chan.ProducersConsumersDeliverEachValueOnce took 219 s instead of 1.7 s.
+// Between two fibers the frames that never returned pile up (park_m or
+// goexit0, schedule, execute, gogo: fewer than 16 per entry), at most 16K
+// of the shadow stack's 64K entries; a report made on g0 lists them below
+// its own frames. The thread's own fiber (its start, up to the first gogo)
+// is never destroyed; an M that ends its thread switches back to it first.
 
 #ifdef RT_TSAN
 inline void tsan_switch_to(G* to) { __tsan_switch_to_fiber(to->tsan_fiber, 0); }
@@ -175,8 +181,14 @@ inline void tsan_destroy_fiber(G* gp) {
   gp->tsan_fiber = nullptr;
 }
 inline void tsan_thread_fiber(M* mp) { mp->g0->tsan_fiber = mp->tsan_thread_fiber = __tsan_get_current_fiber(); }
+constexpr uint32_t kTsanG0Entries = 1024;
 inline void tsan_enter_g0(M* mp) {
   void* old = mp->g0->tsan_fiber;
+  if (old != mp->tsan_thread_fiber && ++mp->tsan_g0_entries < kTsanG0Entries) {
+    __tsan_switch_to_fiber(old, 0);
+    return;
+  }
+  mp->tsan_g0_entries = 0;
   mp->g0->tsan_fiber = __tsan_create_fiber(0);
   __tsan_switch_to_fiber(mp->g0->tsan_fiber, 0);
   if (old != mp->tsan_thread_fiber) __tsan_destroy_fiber(old);
@@ -294,20 +306,27 @@ static M* mget() {
 
 // ---- Global run queue (sched.lock held) ----------------------------------
 
+// The lock orders the writers: a load and a store, not a locked add.
+static void add_runqsize(int32_t n) {
+  sched.runqsize.store(sched.runqsize.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+static int32_t peek_runqsize() { return sched.runqsize.load(std::memory_order_relaxed); }
+
 void globrunqput(G* gp) {
   sched.lock.assert_held();
   sched.runq.push_back(gp);
-  sched.runqsize++;
+  add_runqsize(1);
 }
 
 void globrunqputbatch(GQueue* batch, int32_t n) {
   sched.lock.assert_held();
   sched.runq.push_back_all(batch);
-  sched.runqsize += n;
+  add_runqsize(n);
 }
 
 static G* globrunqpop() {
-  sched.runqsize--;
+  add_runqsize(-1);
   return sched.runq.pop();
 }
 
@@ -316,9 +335,10 @@ static G* globrunqpop() {
 // queue. max == 0 means no limit beyond the fair share.
 G* globrunqget(P* p, int32_t max) {
   sched.lock.assert_held();
-  if (sched.runqsize == 0) return nullptr;
-  int32_t n = sched.runqsize / gomaxprocs.load(std::memory_order_relaxed) + 1;
-  if (n > sched.runqsize) n = sched.runqsize;
+  int32_t size = peek_runqsize();
+  if (size == 0) return nullptr;
+  int32_t n = size / gomaxprocs.load(std::memory_order_relaxed) + 1;
+  if (n > size) n = size;
   if (max > 0 && n > max) n = max;
   if (!policy::runq::has_local_queues()) n = 1;
   if (n > int32_t(policy::LocalRunq::kSize / 2)) n = policy::LocalRunq::kSize / 2;
@@ -468,7 +488,7 @@ static void startm(P* p, bool spinning) {
 
 // Hands off p from an M that is blocking (syscall, locked wait) or gone.
 static void handoffp(P* p) {
-  if (!policy::runq::empty(p) || sched.runqsize != 0) {
+  if (!policy::runq::empty(p) || peek_runqsize() != 0) {
     startm(p, false);
     return;
   }
@@ -486,7 +506,7 @@ static void handoffp(P* p) {
     sched.lock.unlock();
     return;
   }
-  if (sched.runqsize != 0) {
+  if (peek_runqsize() != 0) {
     sched.lock.unlock();
     startm(p, false);
     return;
@@ -987,7 +1007,7 @@ top:
   // 1, 2: timers, local and global queues.
   check_timers(p, 0);
   if (G* gp = policy::runq::get(p, inherit_time)) return gp;
-  if (sched.runqsize != 0) {
+  if (peek_runqsize() != 0) {
     sched.lock.lock();
     G* gp = globrunqget(p, 0);
     sched.lock.unlock();
@@ -1042,7 +1062,7 @@ top:
     sched.lock.unlock();
     goto top;
   }
-  if (sched.runqsize != 0) {
+  if (peek_runqsize() != 0) {
     G* gp = globrunqget(p, 0);
     sched.lock.unlock();
     *inherit_time = false;
@@ -1115,7 +1135,7 @@ top:
   check_timers(p, 0);
   G* gp = nullptr;
   bool inherit_time = false;
-  if (p->schedtick % kGlobalRunqInterval == 0 && sched.runqsize > 0) {
+  if (p->schedtick % kGlobalRunqInterval == 0 && peek_runqsize() > 0) {
     sched.lock.lock();
     gp = globrunqget(p, 1);
     sched.lock.unlock();
@@ -1272,7 +1292,7 @@ static void destroyp(P* p) {
       n++;
     }
     sched.runq.push_front_all(&q);
-    sched.runqsize += n;
+    add_runqsize(n);
   }
   // Timers move to P 0, which always survives (Go moves them to the local P).
   move_timers(allp[0], p);
@@ -1494,7 +1514,7 @@ uint32_t retake(int64_t now) {
         pd.syscallwhen = now;
         continue;
       }
-      if (policy::runq::empty(p) && sched.runqsize == 0 &&
+      if (policy::runq::empty(p) && peek_runqsize() == 0 &&
           sched.nmspinning.load() + sched.npidle.load() > 0 && pd.syscallwhen + 10 * 1000 * 1000 > now) {
         continue;
       }

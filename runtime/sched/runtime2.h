@@ -170,6 +170,7 @@ struct M {
   std::atomic<int64_t> preempt_signal_sent{0};       // when it was sent (nanotime)
   void (*mcall_fn)(G*) = nullptr;  // g0 function of the pending mcall (ASan builds)
   void* tsan_thread_fiber = nullptr;  // TSan builds: the thread's own fiber (proc.cc)
+  uint32_t tsan_g0_entries = 0;       // TSan builds: entries to g0's current fiber (proc.cc)
 #ifdef RT_DEBUG
   HeldLock locks_held[kMaxLocksHeld];  // lock ranks (lockrank.h)
   int nlocks_held = 0;
@@ -243,7 +244,11 @@ struct Sched {
   std::atomic<int32_t> nmspinning{0};
 
   GQueue runq;  // the global run queue
-  int32_t runqsize = 0;
+  // Its length: written under lock (add_runqsize), read without it by the
+  // scheduler's peeks (schedule, findrunnable, handoffp, retake), as Go
+  // reads sched.runqsize; relaxed, because a stale value only delays or
+  // wastes one look at the queue, which is then taken under lock.
+  std::atomic<int32_t> runqsize{0};
 
   Lock gflock{LockRank::kGfree};
   GQueue gfree;

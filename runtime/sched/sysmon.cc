@@ -105,7 +105,7 @@ void schedtrace(bool detailed) {
   char line[4096];
   int n = snprintf(line, sizeof line, "SCHED %lldms: gomaxprocs=%d idleprocs=%d threads=%lld spinningthreads=%d idlethreads=%d runqueue=%d",
                    static_cast<long long>((now - start_time) / 1000000), procs, sched.npidle.load(),
-                   static_cast<long long>(sched.mnext - sched.nmfreed), sched.nmspinning.load(), sched.nmidle, sched.runqsize);
+                   static_cast<long long>(sched.mnext - sched.nmfreed), sched.nmspinning.load(), sched.nmidle, sched.runqsize.load());
   if (!detailed) {
     n += snprintf(line + n, sizeof line - size_t(n), " [");
     for (int32_t i = 0; i < procs && size_t(n) < sizeof line - 16; i++) {
