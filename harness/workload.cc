@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <tuple>
+#include <utility>
 
 #include "harness/timer.h"
 
@@ -139,6 +140,12 @@ Json Workload::record() const {
   r.set("impl", "rt");
   r.set("variant", rt::variant_name());
   r.set("gomaxprocs", rt::gomaxprocs(0));
+  // The GOGC and GODEBUG the program saw (null when unset); rtlab checks
+  // them against the cell's.
+  for (const auto& [field, key] : {std::pair{"gogc", "GOGC"}, {"godebug", "GODEBUG"}}) {
+    const char* v = getenv(key);
+    r.set(field, v ? Json(std::string(v)) : Json(nullptr));
+  }
   r.set("params", params_);
   r.set("ops", ops_);
   r.set("wall_ns", wall_ns_);

@@ -91,35 +91,61 @@ def _bar_points(vals, variant, procs, metric, index, nseries, width):
     return xs, ys, lo, hi
 
 
-def slug(workload, params_json, several):
+def setting_label(gogc, godebug):
+    """How the report names a runtime setting: "GOGC=50, GODEBUG=gctrace=1",
+    "default" when neither is set."""
+    return ", ".join(f"{k}={v}" for k, v in (("GOGC", gogc), ("GODEBUG", godebug)) if v) or "default"
+
+
+def slug(workload, params_json, several, gogc="", godebug=""):
     """The file-name stem of a workload's plots: its name, plus a digest of
-    the parameters when the database has several parameter sets of it."""
+    the parameters (and of GOGC and GODEBUG when set) when the database has
+    several groups of it."""
     if not several:
         return workload
-    return f"{workload}_{hashlib.sha1(params_json.encode()).hexdigest()[:8]}"
+    key = params_json + "".join(f"|{k}={v}" for k, v in (("GOGC", gogc), ("GODEBUG", godebug)) if v)
+    return f"{workload}_{hashlib.sha1(key.encode()).hexdigest()[:8]}"
 
 
 def _by_workload(runs):
-    """{(workload, params_json): [runs]}"""
+    """{(workload, params_json, gogc, godebug): [runs]}: the report's groups,
+    one per parameter set and runtime setting."""
     out = {}
     for r in runs:
-        out.setdefault((r["workload"], r["params_json"]), []).append(r)
+        out.setdefault((r["workload"], r["params_json"], r["gogc"], r["godebug"]), []).append(r)
     return out
 
 
 def _several_param_sets(by_wl):
-    """The workloads that have more than one parameter set."""
+    """The workloads that have more than one group (parameter set or runtime setting)."""
     seen, several = set(), set()
-    for wl, _ in by_wl:
+    for wl, *_ in by_wl:
         (several if wl in seen else seen).add(wl)
     return several
 
 
-class Group:
-    """The runs of one workload and parameter set (of one commit)."""
+def _gogc_order(v):
+    """Unset first (Go's default, 100, is the usual reference), then by value, off last."""
+    return (0, 0) if not v else (2, 0) if v == "off" else (1, int(v)) if v.isdigit() else (1, 0)
 
-    def __init__(self, workload, params_json, runs, reg, matrix, several):
+
+def _group_order(item):
+    (wl, pj, gogc, godebug), _ = item
+    return wl, pj, _gogc_order(gogc), godebug
+
+
+# Metrics a runtime-setting sweep plots beside the primary metric, when the runs have them.
+SWEEP_METRICS = ("gc.max_pause_ns", "gc.pause_ns.p99", "gc.cycles", "heap_peak_bytes")
+
+
+class Group:
+    """The runs of one workload, parameter set and runtime setting (GOGC,
+    GODEBUG) of one commit."""
+
+    def __init__(self, workload, params_json, runs, reg, matrix, several, gogc="", godebug=""):
         self.wl, self.pj, self.reg = workload, params_json, reg
+        self.gogc, self.godebug = gogc, godebug
+        self.setting = setting_label(gogc, godebug)
         self.params = json.loads(params_json)
         self.cells = {}
         for r in runs:
@@ -131,7 +157,7 @@ class Group:
         self.hists = [h for h in (reg.histograms if reg else []) if h in any_rec.get("histograms", {})] or \
             list(any_rec.get("histograms", {}).keys())
         self.key_metrics = [self.primary] + [f"{h}.{q}" for h in self.hists for q in ("p50", "p99")]
-        self.slug = slug(workload, params_json, several)
+        self.slug = slug(workload, params_json, several, gogc, godebug)
         self.procs = sorted({k[2] for k in self.cells})
         self.variants = _variant_order(matrix, {k[1] for k in self.cells})
 
@@ -392,10 +418,11 @@ class Report:
             self.doc.table(["GOMAXPROCS", "variant", "max GC pause", "max stop-the-world pause"], rows)
 
     def workload(self, g):
-        self.doc.h(2, f"Workload {g.wl}")
+        self.doc.h(2, f"Workload {g.wl}" + (f" ({g.setting})" if g.setting != "default" else ""))
         if g.reg and g.reg.description:
             self.doc.p(g.reg.description)
-        self.doc.p("Parameters: " + ", ".join(f"`{k}={v}`" for k, v in sorted(g.params.items())))
+        self.doc.p("Parameters: " + ", ".join(f"`{k}={v}`" for k, v in sorted(g.params.items()))
+                   + f". Runtime setting: {g.setting} (rt variants and Go alike).")
         self.glance(g)
         self.overview(g)
         self.ablations(g)
@@ -405,6 +432,58 @@ class Report:
         self.sched_counters(g)
         self.pauses(g)
 
+    def setting_sweeps(self, groups):
+        """Per workload and parameter set measured under several runtime
+        settings (`--gogc`, `--godebug`): the primary metric and the GC
+        figures against the setting, one line per variant and GOMAXPROCS."""
+        by = {}
+        for g in groups:
+            by.setdefault((g.wl, g.pj), []).append(g)
+        for (wl, pj), gs in sorted(by.items()):
+            if len(gs) < 2:
+                continue
+            metrics = [gs[0].primary] + [m for m in SWEEP_METRICS
+                                         if any(m in r["metrics"] for g in gs for rs in g.cells.values() for r in rs)]
+            series = []
+            for g in gs:
+                for k in g.cells:
+                    if (k[1], k[2]) not in series:
+                        series.append((k[1], k[2]))
+            series.sort(key=lambda s: (s[0] == "go", s[0], s[1]))
+            fig, axs = self.plt.subplots(1, len(metrics), figsize=(4.4 * len(metrics), 3.8), squeeze=False)
+            rows = []
+            for k, metric in enumerate(metrics):
+                a = axs[0][k]
+                for i, (v, p) in enumerate(series):
+                    xs, ys = [], []
+                    for j, g in enumerate(gs):
+                        d = g.vals(v, p, metric)
+                        if d:
+                            xs.append(j)
+                            ys.append(stats.median(d))
+                            if k == 0:
+                                lo, hi = stats.bootstrap_ci(d)
+                                rows.append([g.setting, v, p, len(d), fmt.value(ys[-1], metric),
+                                             f"[{fmt.value(lo, metric)}, {fmt.value(hi, metric)}]"])
+                    if xs:
+                        a.plot(xs, ys, marker="o", ms=4, label=f"{v} P={p}",
+                               color="black" if v == "go" else self.colors[i % len(self.colors)],
+                               linestyle="--" if v == "go" else "-")
+                a.set_xticks(range(len(gs)))
+                a.set_xticklabels([g.setting for g in gs], rotation=20, ha="right", fontsize=8)
+                a.set_title(metric, fontsize=10)
+                time_axis(a, metric)
+                a.grid(alpha=0.3)
+                if k == 0:
+                    a.legend(fontsize=7)
+            fig.suptitle(f"{wl}: by runtime setting (medians)", fontsize=10)
+            self.doc.h(2, f"Workload {wl}: runtime settings")
+            self.doc.p("The same cells under each GOGC / GODEBUG setting of the run (applied to the rt variants "
+                       "and the Go twin alike); medians over repetitions.")
+            self.save(fig, f"{slug(wl, pj, len({g.pj for g in groups if g.wl == wl}) > 1)}_settings.png",
+                      f"{wl} by runtime setting")
+            self.doc.table(["setting", "variant", "GOMAXPROCS", "n", f"median {gs[0].primary}", "95% CI"], rows)
+
     def trend_section(self, runs, commits):
         if len(commits) < 2:
             return
@@ -412,7 +491,7 @@ class Report:
         self.doc.p(trends.METHOD)
         by_wl = _by_workload(runs)
         several = _several_param_sets(by_wl)
-        for (wl, pj), rs in sorted(by_wl.items()):
+        for (wl, pj, gogc, godebug), rs in sorted(by_wl.items()):
             reg = self.workloads.get(wl)
             if reg is None:
                 self.doc.p(f"{wl}: not registered in this checkout's workloads/; no gated metrics, no trend.")
@@ -421,10 +500,11 @@ class Report:
                 t = trends.trend(rs, gm, commits)
                 if not t:
                     continue
-                name = f"{slug(wl, pj, wl in several)}_trend_{gm.name.replace('.', '_')}.png"
+                name = f"{slug(wl, pj, wl in several, gogc, godebug)}_trend_{gm.name.replace('.', '_')}.png"
                 fig = trends.plot(self.plt, t, gm, f"{wl}: {gm.name} across commits", self.colors, commits)
                 time_axis(fig.axes[0], gm.name)
-                self.doc.h(3, f"Trend: {wl} {gm.name}")
+                self.doc.h(3, f"Trend: {wl} {gm.name}" + (f" ({setting_label(gogc, godebug)})"
+                                                              if gogc or godebug else ""))
                 self.save(fig, name, f"{wl} {gm.name} trend")
                 self.doc.table(["cell", "change points (first commit of the new level: old -> new median)"],
                                [[cell, "; ".join(trends.describe(c, gm.name) for c in cps) or "none"]
@@ -434,8 +514,9 @@ class Report:
         fails = self.db.failures()
         self.doc.h(2, "Failures")
         if fails:
-            self.doc.table(["workload", "variant", "GOMAXPROCS", "params", "warm-up", "status", "error"],
-                           [[f["workload"], f["variant"], f["gomaxprocs"], f["params_json"],
+            self.doc.table(["workload", "variant", "GOMAXPROCS", "setting", "params", "warm-up", "status", "error"],
+                           [[f["workload"], f["variant"], f["gomaxprocs"], setting_label(f["gogc"], f["godebug"]),
+                             f["params_json"],
                              "yes" if f["warmup"] else "no", f["status"], (f["error"] or "")[:200]] for f in fails])
         else:
             self.doc.p("None.")
@@ -473,11 +554,12 @@ def generate(db, out_dir, matrix=None, workloads=None, title="rtlab report", roo
             newest[r["workload"]] = r["git_commit"]
     by_group = _by_workload([r for r in runs if r["git_commit"] == newest[r["workload"]]])
     several = _several_param_sets(by_group)
-    groups = [Group(wl, pj, rs, rep.workloads.get(wl), matrix, wl in several)
-              for (wl, pj), rs in sorted(by_group.items())]
+    groups = [Group(wl, pj, rs, rep.workloads.get(wl), matrix, wl in several, gogc, godebug)
+              for (wl, pj, gogc, godebug), rs in sorted(by_group.items(), key=_group_order)]
     rep.intro(runs, groups, commits)
     for g in groups:
         rep.workload(g)
+    rep.setting_sweeps(groups)
     rep.trend_section(runs, commits)
     rep.failures()
     rep.environment()

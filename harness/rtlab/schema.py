@@ -49,6 +49,9 @@ def validate(rec):
             errs.append(f"missing '{k}'")
         elif not isinstance(rec[k], t) or isinstance(rec[k], bool):
             errs.append(f"'{k}' is {type(rec[k]).__name__}, want {t.__name__}")
+    for k in ("gogc", "godebug"):  # optional: the GOGC / GODEBUG the program saw, null when unset
+        if k in rec and not (rec[k] is None or isinstance(rec[k], str)):
+            errs.append(f"'{k}' is {type(rec[k]).__name__}, want a string or null")
     if rec.get("impl") not in (None, "rt", "go", "native"):
         errs.append(f"impl is {rec.get('impl')!r}, want 'rt', 'go' or 'native' (a reference without a runtime)")
     for k, v in (rec.get("metrics") or {}).items() if isinstance(rec.get("metrics"), dict) else []:

@@ -2,7 +2,9 @@
 """A fake rtlab workload for the harness tests. Behaviour from argv[1]:
 good (a valid record; latency scaled by RTLAB_FAKE_SCALE), dist (a
 controlled distribution, below), crash, hang, badjson, badrecord, flaky
-(crashes while the file $RTLAB_FAKE_FAIL_FILE exists, else good).
+(crashes while the file $RTLAB_FAKE_FAIL_FILE exists, else good), wrongenv
+(good, but its record claims GOGC=1). Every record says which GOGC and
+GODEBUG the program saw.
 
 dist: ns_per_op is 1000 x scale x a lognormal factor (sigma 3%), and one run
 in 20 is an outlier 30% slower (a neighbour stealing the CPU); the lat_ns
@@ -57,6 +59,7 @@ rec = {"schema": "rtlab.run", "schema_version": 1, "workload": os.path.basename(
        "counter_info": {"cycles": {"error": "perf_event_open: No such file or directory (ENOENT)"}},
        "runtime": {"sched": {"ctxswitches": 100}, "stw_pause_ns": None, "sched_latency_ns": None, "gc": None,
                    "memstats": None}}
+rec.update(gogc="1" if mode == "wrongenv" else os.environ.get("GOGC"), godebug=os.environ.get("GODEBUG"))
 if mode == "badrecord":
     rec["counters"]["cycles"] = "n/a"
 print("fake: some human output")
