@@ -147,7 +147,7 @@ func (w *Workload) Record() map[string]interface{} {
 	gc := map[string]interface{}{
 		"cycles": w.ms1.NumGC - w.ms0.NumGC, "pause_ns": pauses.JSON(), "max_pause_ns": maxPause,
 		"pause_total_ns": w.ms1.PauseTotalNs - w.ms0.PauseTotalNs,
-		"forced_cycles": w.ms1.NumForcedGC - w.ms0.NumForcedGC, "cpu_fraction": w.ms1.GCCPUFraction,
+		"forced_cycles":  w.ms1.NumForcedGC - w.ms0.NumForcedGC, "cpu_fraction": w.ms1.GCCPUFraction,
 	}
 	mem := map[string]interface{}{
 		"heap_alloc": w.ms1.HeapAlloc, "heap_sys": w.ms1.HeapSys, "sys": w.ms1.Sys,

@@ -99,7 +99,7 @@ def flatten(rec):
             put(f"stw_pause_ns.{q}", rt["stw_pause_ns"].get(q))
     gc = rt.get("gc")
     if gc:
-        for k in ("cycles", "max_pause_ns", "pause_total_ns"):
+        for k in ("cycles", "forced_cycles", "max_pause_ns", "pause_total_ns", "cpu_fraction"):
             put(f"gc.{k}", gc.get(k))
         if isinstance(gc.get("pause_ns"), dict):
             for q in ("p50", "p99", "max"):
