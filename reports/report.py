@@ -291,34 +291,39 @@ class Report:
             self.save(fig, f"{g.slug}_ablation_{axis}.png", f"{g.wl} ablation {axis}")
 
     def distributions(self, g):
-        qs = [50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99]
         for h in g.hists:
-            fig, axs = self.plt.subplots(1, len(g.procs), figsize=(5 * len(g.procs), 3.8), squeeze=False,
-                                         sharey=True)
-            for j, p in enumerate(g.procs):
-                a = axs[0][j]
-                for i, v in enumerate(g.variants):
-                    merged = stats.merge_buckets([r["record"].get("histograms", {}).get(h, {}).get("buckets", [])
-                                                  for r in g.runs_of(v, p)])
-                    if not merged:
-                        continue
-                    ys = [stats.hist_percentile(merged, q) for q in qs]
-                    xs = [-math.log10(1 - q / 100) for q in qs]
-                    a.plot(xs, [max(y, 1) for y in ys], marker="o", ms=3, label=v,
-                           color="black" if v == "go" else self.colors[i % len(self.colors)],
-                           linestyle="--" if v == "go" else "-")
-                a.set_yscale("log")
-                time_axis(a, h, log=True)
-                a.set_xticks([-math.log10(1 - q / 100) for q in (50, 90, 99, 99.9, 99.99)])
-                a.set_xticklabels(["p50", "p90", "p99", "p99.9", "p99.99"])
-                a.set_title(f"GOMAXPROCS={p}", fontsize=10)
-                a.grid(alpha=0.3, which="both")
-                if j == 0:
-                    a.set_ylabel(f"{h} (log)")
-                    a.legend(fontsize=8)
-            fig.suptitle(f"{g.wl}: {h} distribution (all repetitions merged)", fontsize=10)
             self.doc.h(3, f"Latency distribution: {h}")
-            self.save(fig, f"{g.slug}_{h}_dist.png", f"{g.wl} {h}")
+            self.dist_plot(g, h, lambda r, h=h: r["record"].get("histograms", {}).get(h), f"{g.slug}_{h}_dist.png")
+
+    def dist_plot(self, g, name, hist_of, png):
+        """Percentile curves (p50 .. p99.99) of one histogram of each run,
+        merged over the repetitions of each cell: one panel per GOMAXPROCS,
+        one line per variant, Go dashed. hist_of(run) -> histogram or None."""
+        qs = [50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99]
+        fig, axs = self.plt.subplots(1, len(g.procs), figsize=(5 * len(g.procs), 3.8), squeeze=False,
+                                     sharey=True)
+        for j, p in enumerate(g.procs):
+            a = axs[0][j]
+            for i, v in enumerate(g.variants):
+                merged = stats.merge_buckets([(hist_of(r) or {}).get("buckets", []) for r in g.runs_of(v, p)])
+                if not merged:
+                    continue
+                ys = [stats.hist_percentile(merged, q) for q in qs]
+                xs = [-math.log10(1 - q / 100) for q in qs]
+                a.plot(xs, [max(y, 1) for y in ys], marker="o", ms=3, label=v,
+                       color="black" if v == "go" else self.colors[i % len(self.colors)],
+                       linestyle="--" if v == "go" else "-")
+            a.set_yscale("log")
+            time_axis(a, name, log=True)
+            a.set_xticks([-math.log10(1 - q / 100) for q in (50, 90, 99, 99.9, 99.99)])
+            a.set_xticklabels(["p50", "p90", "p99", "p99.9", "p99.99"])
+            a.set_title(f"GOMAXPROCS={p}", fontsize=10)
+            a.grid(alpha=0.3, which="both")
+            if j == 0:
+                a.set_ylabel(f"{name} (log)")
+                a.legend(fontsize=8)
+        fig.suptitle(f"{g.wl}: {name} distribution (all repetitions merged)", fontsize=10)
+        self.save(fig, png, f"{g.wl} {name}")
 
     def ratio_tables(self, g):
         for metric in g.key_metrics:
@@ -405,17 +410,33 @@ class Report:
 
     def pauses(self, g):
         rows = []
+
+        def med(rs, metric, unit=None):
+            d = [r["metrics"][metric] for r in rs if metric in r["metrics"]]
+            return fmt.value(stats.median(d), unit or metric) if d else "n/a"
+
         for p in g.procs:
             for v in g.variants:
                 rs = g.runs_of(v, p)
-                gc = [r["metrics"]["gc.max_pause_ns"] for r in rs if "gc.max_pause_ns" in r["metrics"]]
-                stw = [r["metrics"]["stw_pause_ns.max"] for r in rs if "stw_pause_ns.max" in r["metrics"]]
-                if rs:
-                    rows.append([p, v, fmt.value(stats.median(gc), "x_ns") if gc else "no GC yet (null)",
-                                 fmt.value(stats.median(stw), "x_ns") if stw else "n/a"])
-        if rows:
-            self.doc.h(3, "Pauses (median over repetitions of the per-run maximum)")
-            self.doc.table(["GOMAXPROCS", "variant", "max GC pause", "max stop-the-world pause"], rows)
+                if not rs:
+                    continue
+                if not any(r["record"].get("runtime", {}).get("gc") for r in rs):
+                    rows.append([p, v, "no GC (null)", "", "", "", med(rs, "stw_pause_ns.max", "x_ns")])
+                    continue
+                rows.append([p, v, med(rs, "gc.cycles", "x"), med(rs, "gc.pause_ns.p50", "x_ns"),
+                             med(rs, "gc.pause_ns.p99", "x_ns"), med(rs, "gc.max_pause_ns", "x_ns"),
+                             med(rs, "stw_pause_ns.max", "x_ns")])
+        if not rows:
+            return
+        self.doc.h(3, "Pauses (medians over repetitions of each run's figure)")
+        self.doc.p("GC pause: the stop-the-world time of one collection (sweep termination plus mark termination, "
+                   "Go's PauseNs); n/a where no collection ended in the measured region.")
+        self.doc.table(["GOMAXPROCS", "variant", "GC cycles", "GC pause p50", "GC pause p99", "max GC pause",
+                        "max stop-the-world pause"], rows)
+        if any(r["metrics"].get("gc.cycles") for rs in g.cells.values() for r in rs):
+            self.doc.h(3, "GC pause distribution")
+            self.dist_plot(g, "gc_pause_ns", lambda r: (r["record"].get("runtime", {}).get("gc") or {}).get("pause_ns"),
+                           f"{g.slug}_gc_pause_dist.png")
 
     def workload(self, g):
         self.doc.h(2, f"Workload {g.wl}" + (f" ({g.setting})" if g.setting != "default" else ""))

@@ -225,7 +225,7 @@ class CellResult:
 
     def measured(self):
         """The gated metrics every run of both sides has (GC pauses are absent
-        before the runtime has a GC)."""
+        from a run in which no collection ended)."""
         return [gm for gm in self.gms if all(len(self.values[s].get(gm.name, ())) == self.pairs for s in SIDES)]
 
     def evaluate(self, accepts, alpha):
