@@ -188,4 +188,10 @@ BENCHMARK(BM_PageReplayRadix)->Arg(64)->Arg(1024)->Arg(8192)->UseRealTime();
 
 }  // namespace
 
-int main(int argc, char** argv) { return rtlab::bench::run_benchmarks(argc, argv); }
+// The benchmarks hold mallocgc objects in std containers and free them
+// explicitly: the collector, which cannot see those references, stays off
+// (GOGC is read when the runtime starts).
+int main(int argc, char** argv) {
+  setenv("GOGC", "off", 1);
+  return rtlab::bench::run_benchmarks(argc, argv);
+}

@@ -15,7 +15,10 @@ import sys
 import unittest
 
 import util
-from rtlab import compare, gate
+from rtlab import compare, gate, variants
+
+# The default combination, as the tests' workloads are built by default.
+DEFAULT = variants.Matrix.name(variants.load_matrix(util.ROOT).default())
 
 SCRIPT = os.path.join(util.HERE, "fake", "fake_workload.py")
 ALPHA12 = compare.significance_level(12, 10, 30, 5)  # the CI gate's 12 metrics, 10 to 30 pairs
@@ -160,7 +163,7 @@ class Compare(unittest.TestCase):
                 "--db", db, "--out", out, "--seed", "1"]
         r = util.rtlab(*args, "--base", self.c["one"], "--head", self.c["slower"])
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-        for col in compare.HEADER + ("regression", "lat_ns.p99", "w[perp_coop_radix, GOMAXPROCS=1, n=10]"):
+        for col in compare.HEADER + ("regression", "lat_ns.p99", f"w[{DEFAULT}, GOMAXPROCS=1, n=10]"):
             self.assertIn(col, r.stdout)
         with open(os.path.join(out, "compare.md")) as f:
             md = f.read()
@@ -176,7 +179,7 @@ class Compare(unittest.TestCase):
         # the working tree (HEAD = the crashing commit) as the head, a crash named by side and cell
         r = util.rtlab(*args, "--base", self.c["one"])
         self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
-        self.assertRegex(r.stderr, r"error: head [0-9a-f]{12}: w\[perp_coop_radix, GOMAXPROCS=1, n=10\]: "
+        self.assertRegex(r.stderr, rf"error: head [0-9a-f]{{12}}: w\[{DEFAULT}, GOMAXPROCS=1, n=10\]: "
                                    r"crashed: exited with status 3: fake: boom")
         r = util.rtlab(*args, "--base", "no-such-rev")
         self.assertEqual(r.returncode, 2)
@@ -221,10 +224,10 @@ class Compare(unittest.TestCase):
         r = util.rtlab("--root", repo, "compare", "--base", "HEAD", "--variant", "default", "--gomaxprocs", "1",
                        env={"PATH": fake_bin + os.pathsep + os.environ["PATH"]})
         self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
-        cell = "b[perp_coop_radix, GOMAXPROCS=1, n=10]"
+        cell = f"b[{DEFAULT}, GOMAXPROCS=1, n=10]"
         self.assertIn("build failed", r.stderr)
-        self.assertIn(f"head {sha}: {cell}: bazel build //workloads/b:b__perp_coop_radix failed", r.stderr)
-        self.assertIn(f"base {sha} (HEAD): {cell}: bazel build //workloads/b:b__perp_coop_radix failed", r.stderr)
+        self.assertIn(f"head {sha}: {cell}: bazel build //workloads/b:b__{DEFAULT} failed", r.stderr)
+        self.assertIn(f"base {sha} (HEAD): {cell}: bazel build //workloads/b:b__{DEFAULT} failed", r.stderr)
 
     def test_bisect_finds_the_first_bad_commit(self):
         first, steps = compare.bisect(self.repo, self.c["one"], self.c["malformed"], SEL, db_path=self.db,

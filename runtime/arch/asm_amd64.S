@@ -104,6 +104,51 @@ rt_systemstack_switch:
         .cfi_endproc
         .size   rt_systemstack_switch, .-rt_systemstack_switch
 
+// void rt_entersyscall(void)
+// Pushes the callee-saved registers, hands their address to
+// rt_entersyscall_body (which copies them and the caller's stack pointer
+// into the G for the collector), and returns with them intact.
+        .globl  rt_entersyscall
+        .type   rt_entersyscall, @function
+        .p2align 4
+rt_entersyscall:
+        .cfi_startproc
+        pushq   %rbx
+        .cfi_adjust_cfa_offset 8
+        pushq   %rbp
+        .cfi_adjust_cfa_offset 8
+        pushq   %r12
+        .cfi_adjust_cfa_offset 8
+        pushq   %r13
+        .cfi_adjust_cfa_offset 8
+        pushq   %r14
+        .cfi_adjust_cfa_offset 8
+        pushq   %r15
+        .cfi_adjust_cfa_offset 8
+        movq    %rsp, %rdi
+        // Six pushes and the return address: rsp is 8 mod 16 here, so one
+        // more word aligns the call.
+        subq    $8, %rsp
+        .cfi_adjust_cfa_offset 8
+        call    rt_entersyscall_body
+        addq    $8, %rsp
+        .cfi_adjust_cfa_offset -8
+        popq    %r15
+        .cfi_adjust_cfa_offset -8
+        popq    %r14
+        .cfi_adjust_cfa_offset -8
+        popq    %r13
+        .cfi_adjust_cfa_offset -8
+        popq    %r12
+        .cfi_adjust_cfa_offset -8
+        popq    %rbp
+        .cfi_adjust_cfa_offset -8
+        popq    %rbx
+        .cfi_adjust_cfa_offset -8
+        ret
+        .cfi_endproc
+        .size   rt_entersyscall, .-rt_entersyscall
+
 // First frame of every goroutine: calls r13(r12). The CFI marks the return
 // address as undefined so that unwinders (C++ exceptions, backtraces) stop
 // here instead of walking into whatever lies above the stack.

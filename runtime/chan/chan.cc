@@ -27,6 +27,10 @@ constexpr int64_t kMaxChanBytes = int64_t(1) << 40;
 
 FixAlloc<SudoG> sudog_alloc;
 
+// Every live channel, newest first (for_each_live_chan).
+SpinLock allchans_lock{LockRank::kAllChans};
+HChan* allchans = nullptr;
+
 // Unlocks the channel once the goroutine is marked waiting (gopark's
 // unlock callback), so a waker cannot see it before it is parked.
 bool chanparkcommit(G*, void* lock) {
@@ -231,7 +235,18 @@ HChan* makechan(const ElemType* type, int64_t size) {
   c->type = type;
   c->dataqsiz = uint32_t(size);
   c->buf = static_cast<unsigned char*>(mem) + off;
+  allchans_lock.lock();
+  c->allnext = allchans;
+  if (allchans != nullptr) allchans->allprev = c;
+  allchans = c;
+  allchans_lock.unlock();
   return c;
+}
+
+void for_each_live_chan(void (*fn)(HChan*, void*), void* arg) {
+  allchans_lock.lock();
+  for (HChan* c = allchans; c != nullptr; c = c->allnext) fn(c, arg);
+  allchans_lock.unlock();
 }
 
 void chan_retain(HChan* c) { c->refs.fetch_add(1, std::memory_order_relaxed); }
@@ -239,6 +254,10 @@ void chan_retain(HChan* c) { c->refs.fetch_add(1, std::memory_order_relaxed); }
 void chan_release(HChan* c) {
   if (c->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   for (uint32_t i = 0; i < c->qcount; i++) c->type->destroy(c->slot((c->recvx + i) % c->dataqsiz));
+  allchans_lock.lock();
+  if (c->allprev != nullptr) c->allprev->allnext = c->allnext; else allchans = c->allnext;
+  if (c->allnext != nullptr) c->allnext->allprev = c->allprev;
+  allchans_lock.unlock();
   c->~HChan();
   free_object(c);
 }

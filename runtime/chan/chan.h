@@ -82,6 +82,8 @@ struct HChan {
   WaitQ sendq;
   SpinLock lock{LockRank::kHchan};  // critical sections are short and never block
   std::atomic<int64_t> refs{1};  // handles alive (rt::Chan copies)
+  HChan* allnext = nullptr;      // the list of live channels (chan.cc)
+  HChan* allprev = nullptr;
 
   void* slot(uint32_t i) const { return buf + size_t(i) * type->size; }
 };
@@ -108,6 +110,11 @@ void buf_take(HChan* c, void* ep);
 // unlock(arg) to release the caller's locks and wakes the waiter.
 void send_to_waiter(HChan* c, SudoG* sg, void* ep, void (*unlock)(void*), void* arg);
 void recv_from_waiter(HChan* c, SudoG* sg, void* ep, void (*unlock)(void*), void* arg);
+
+// Calls fn for every live channel (under the list's lock): the collector
+// marks them as roots, since a reference-counted channel may be held where
+// no scan finds it.
+void for_each_live_chan(void (*fn)(HChan*, void*), void* arg);
 
 int selectgo(SelectCase* cases, int nsends, int nrecvs, bool block, bool* recv_ok);
 

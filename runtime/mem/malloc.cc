@@ -4,6 +4,9 @@
 #include <cstdio>
 #include <cstring>
 
+#include "rt/gc.h"
+#include "runtime/gc/mgc.h"
+
 #include "runtime/mem/mcache.h"
 #include "runtime/mem/mcentral.h"
 #include "runtime/mem/mheap.h"
@@ -48,6 +51,7 @@ uintptr_t next_free(MCache* c, SpanClass spc, size_t size, MSpan** span) {
   size_t idx = s->next_free_index();
   if (idx == s->nelems) {
     if (!mcache_refill(c, spc)) out_of_memory(size);
+    c->gc_check = true;
     s = c->alloc[spc];
     idx = s->next_free_index();
     if (idx == s->nelems) throw_fatal("mallocgc: fresh span has no free object");
@@ -76,6 +80,7 @@ void* alloc_small(MCache* c, size_t size, bool scan, bool needzero) {
     MSpan* s = c->alloc[spc];
     uintptr_t v = next_free_fast(s);
     if (v == 0) v = next_free(c, spc, size, &s);
+    if (__builtin_expect(debug_clobberfree, 0)) check_clobbered(v, kTinySize);
     auto* block = reinterpret_cast<uint64_t*>(v);
     block[0] = 0;
     block[1] = 0;
@@ -90,17 +95,26 @@ void* alloc_small(MCache* c, size_t size, bool scan, bool needzero) {
   MSpan* s = c->alloc[spc];
   uintptr_t v = next_free_fast(s);
   if (v == 0) v = next_free(c, spc, size, &s);
-  if (needzero && s->needzero) memset(reinterpret_cast<void*>(v), 0, s->elemsize);
+  if (needzero && s->needzero) {
+    // A freed slot is dirty (needzero), so this is where clobberfree's
+    // pattern is checked.
+    if (__builtin_expect(debug_clobberfree, 0)) check_clobbered(v, s->elemsize);
+    memset(reinterpret_cast<void*>(v), 0, s->elemsize);
+  }
   return reinterpret_cast<void*>(v);
 }
 
-void* alloc_large(size_t size, bool scan, bool needzero) {
+void* alloc_large(MCache* c, size_t size, bool scan, bool needzero) {
   size_t npages = size / kPageSize + (size % kPageSize != 0 ? 1 : 0);
   if (size + kPageSize < size) out_of_memory(size);
   MSpan* s = mheap_alloc(npages, SpanState::kInUse, make_span_class(0, !scan));
   if (s == nullptr) out_of_memory(size);
   s->freeindex.store(1, std::memory_order_relaxed);
   s->allocCount = 1;
+  uint64_t bytes = uint64_t(npages) * kPageSize;
+  heap_counters.heap_live.fetch_add(bytes, std::memory_order_relaxed);
+  heap_counters.total_alloc.fetch_add(bytes, std::memory_order_relaxed);
+  c->gc_check = true;
   if (needzero && s->needzero) memset(reinterpret_cast<void*>(s->startAddr), 0, size);
   return reinterpret_cast<void*>(s->startAddr);
 }
@@ -121,7 +135,8 @@ void* mallocgc(size_t size, bool scan, bool needzero) {
   MCache* c = pp != nullptr ? pp->mcache : nullptr;
   if (c == nullptr) {
     LockGuard g(nop_lock);
-    void* v = size <= kMaxSmallSize ? alloc_small(nop_mcache, size, scan, needzero) : alloc_large(size, scan, needzero);
+    void* v = size <= kMaxSmallSize ? alloc_small(nop_mcache, size, scan, needzero)
+                                    : alloc_large(nop_mcache, size, scan, needzero);
     nop_mcache->nmalloc.store(nop_mcache->nmalloc.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     return v;
   }
@@ -136,11 +151,24 @@ void* mallocgc(size_t size, bool scan, bool needzero) {
       c->nmalloc.store(c->nmalloc.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     }
   } else {
-    v = alloc_large(size, scan, needzero);
+    v = alloc_large(c, size, scan, needzero);
     c->nmalloc.store(c->nmalloc.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
+  // A fresh span or a large object moved heap_live: time to see whether
+  // it reached the GC trigger (Go's shouldhelpgc). Read before the P can
+  // be lost: nothing here is a safe point, but the check must be ours.
+  bool check = c->gc_check;
+  c->gc_check = false;
   mp->locks--;
+  if (__builtin_expect(check, 0)) gc_heap_trigger_check();
   return v;
+}
+
+void nop_mcache_lock() { nop_lock.lock(); }
+void nop_mcache_unlock() { nop_lock.unlock(); }
+MCache* nop_mcache_locked() {
+  nop_lock.assert_held();
+  return nop_mcache;
 }
 
 void nop_mcache_counts(uint64_t* mallocs, uint64_t* tinyallocs) {
@@ -186,6 +214,8 @@ void free_object(void* p) {
       throw_fatal(buf);
     }
     s->allocCount = 0;
+    heap_counters.heap_live.fetch_sub(s->npages * kPageSize, std::memory_order_relaxed);
+    heap_counters.total_free.fetch_add(s->npages * kPageSize, std::memory_order_relaxed);
     mheap_free(s);
     return;
   }
@@ -197,5 +227,14 @@ void free_object(void* p) {
   }
   mcentral[s->spanclass].free_object(s, idx);
 }
+
+size_t roundupsize(size_t size) {
+  if (size <= kMaxSmallSize) return size == 0 ? 0 : kClassToSize[size_to_class(size)];
+  if (size + kPageSize < size) return size;
+  return (size + kPageSize - 1) & ~(kPageSize - 1);
+}
+
+void* gc_alloc(size_t size, bool scan) { return mallocgc(size, scan); }
+size_t gc_roundupsize(size_t size) { return roundupsize(size); }
 
 }  // namespace rt::internal

@@ -12,8 +12,8 @@
 // Allocation failures print Go's "runtime: out of memory: cannot allocate
 // N-byte block (M in use)" and die with "fatal error: out of memory".
 //
-// Until the GC exists, free_object releases one object through the
-// sweeper's per-span path; anything other than the start of an allocated
+// free_object releases one object explicitly (the runtime's reference-
+// counted channels), through the sweeper's per-span path; anything other than the start of an allocated
 // object (for the tiny allocator: of a 16-byte block, see object_base) is a
 // fatal error naming the address, in every build. A tiny block (several
 // noscan objects under 16 B packed together) may be freed only once every
@@ -37,6 +37,14 @@ void* mallocgc(size_t size, bool scan, bool needzero = true);
 void free_object(void* p);
 // Counters of the mcache shared by threads without a P.
 void nop_mcache_counts(uint64_t* mallocs, uint64_t* tinyallocs);
+// The collector holds the lock of that mcache through a cycle (nothing
+// allocates from it meanwhile) and flushes it.
+struct MCache;
+void nop_mcache_lock();
+void nop_mcache_unlock();
+MCache* nop_mcache_locked();
+// Bytes mallocgc reserves for a size-byte object (Go's roundupsize).
+size_t roundupsize(size_t size);
 
 // The in-use span holding addr (heap objects or a stack), or nullptr.
 MSpan* span_of(uintptr_t addr);

@@ -34,6 +34,15 @@ using rt::testing::ProcsGuard;
 
 uintptr_t addr(const void* p) { return reinterpret_cast<uintptr_t>(p); }
 
+// These tests keep mallocgc objects in std containers, where the collector
+// cannot see them: collection by heap growth is off for the whole binary
+// (death tests re-execute it and set it again).
+class GcOff : public testing::Environment {
+ public:
+  void SetUp() override { rt::set_gc_percent(-1); }
+};
+testing::Environment* const gc_off = testing::AddGlobalTestEnvironment(new GcOff);
+
 bool all_zero(const void* p, size_t n) {
   const auto* b = static_cast<const unsigned char*>(p);
   for (size_t i = 0; i < n; i++) {

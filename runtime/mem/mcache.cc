@@ -38,13 +38,19 @@ void mcache_drop_tiny(MCache* c, uintptr_t base, size_t size) {
   }
 }
 
-void mcache_free(MCache* c) {
+void mcache_release_all(MCache* c) {
   for (size_t spc = 0; spc < kNumSpanClasses; spc++) {
     if (c->alloc[spc] != &empty_span) {
       mcentral[spc].uncache_span(c->alloc[spc]);
       c->alloc[spc] = &empty_span;
     }
   }
+  c->tiny = 0;
+  c->tinyoffset = 0;
+}
+
+void mcache_free(MCache* c) {
+  mcache_release_all(c);
   if (c->pcache.free_bits != 0) {
     LockGuard g(heap_lock);
     policy::pagealloc::cache_flush(&c->pcache);

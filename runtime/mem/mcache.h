@@ -23,6 +23,7 @@ struct MCache {
   size_t tinyoffset = 0;    // bytes of it in use
   MSpan* alloc[kNumSpanClasses];
   policy::PageCache pcache;
+  bool gc_check = false;  // mallocgc got a fresh span or a large object: test the GC trigger
   // Written by the owner only; read by read_mem_stats.
   std::atomic<uint64_t> nmalloc{0};     // objects (blocks) allocated
   std::atomic<uint64_t> tinyallocs{0};  // tiny allocations packed into an existing block
@@ -35,6 +36,9 @@ void mcache_free(MCache* c);
 // Swaps the exhausted span of class spc for one with free objects; false
 // when the heap cannot grow.
 bool mcache_refill(MCache* c, SpanClass spc);
+// Returns every cached span to its mcentral and forgets the tiny block
+// (Go's releaseAll): the collector's mark sees allocBits complete.
+void mcache_release_all(MCache* c);
 // Forgets the tiny block if it lies in [base, base + size): that block is
 // being freed.
 void mcache_drop_tiny(MCache* c, uintptr_t base, size_t size);

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "runtime/gc/mgc.h"
 #include "runtime/mem/mheap.h"
 
 namespace rt::internal {
@@ -104,11 +105,17 @@ MSpan* MCentral::cache_span() {
     uint8_t sizeclass = span_class_size(spanclass);
     s = mheap_alloc(kClassToPages[sizeclass], SpanState::kInUse, spanclass);
     if (s == nullptr) return nullptr;
+    if (debug_clobberfree) {  // every free slot holds the pattern (mgc.h)
+      clobber_object(s->startAddr, s->limit - s->startAddr);
+      s->needzero = true;
+    }
     lock.lock();
   }
   s->incache = true;
+  s->allocCountAtCache = s->allocCount;
   lock.unlock();
   if (s->freeindex.load(std::memory_order_relaxed) != 0) throw_fatal("mcentral: cached span has freeindex != 0");
+  heap_counters.heap_live.fetch_add(uint64_t(s->nelems - s->allocCount) * s->elemsize, std::memory_order_relaxed);
   s->refill_alloc_cache(0);
   return s;
 }
@@ -116,6 +123,8 @@ MSpan* MCentral::cache_span() {
 void MCentral::uncache_span(MSpan* s) {
   lock.lock();
   if (!s->incache) throw_fatal("mcentral: uncache of a span not in an mcache");
+  heap_counters.total_alloc.fetch_add(uint64_t(s->allocCount - s->allocCountAtCache) * s->elemsize,
+                                      std::memory_order_relaxed);
   size_t fi = s->freeindex.load(std::memory_order_relaxed);
   for (size_t i = 0; i < fi; i++) MSpan::set_bit(s->allocBits, i);
   if (s->npendingFree != 0) {
@@ -129,6 +138,7 @@ void MCentral::uncache_span(MSpan* s) {
   s->freeindex.store(0, std::memory_order_relaxed);
   s->allocCount = uint16_t(count_bits(s->allocBits, s->nelems));
   s->incache = false;
+  heap_counters.heap_live.fetch_sub(uint64_t(s->nelems - s->allocCount) * s->elemsize, std::memory_order_relaxed);
   if (s->allocCount == 0) {
     lock.unlock();
     mheap_free(s);
@@ -154,6 +164,8 @@ void MCentral::free_object(MSpan* s, size_t index) {
     lock.unlock();
     bad_free(addr, "is not an allocated object (double free?)");
   }
+  heap_counters.total_free.fetch_add(s->elemsize, std::memory_order_relaxed);
+  if (debug_clobberfree) clobber_object(addr, s->elemsize);
   if (s->incache) {
     MSpan::set_bit(s->pendingFree, index);
     s->npendingFree++;
@@ -161,6 +173,7 @@ void MCentral::free_object(MSpan* s, size_t index) {
     return;
   }
   MSpan::clear_bit(s->allocBits, index);
+  heap_counters.heap_live.fetch_sub(s->elemsize, std::memory_order_relaxed);
   s->needzero = true;
   if (s->allocCount == s->nelems) {
     full.remove(s);

@@ -110,6 +110,12 @@ bool grow(size_t npages) {
   uintptr_t base = sys_reserve_arena(bytes);
   if (base == 0) return false;
   for (uintptr_t a = base; a < base + bytes; a += kArenaBytes) register_arena(a);
+  if (base < heap_counters.arena_lo.load(std::memory_order_relaxed)) {
+    heap_counters.arena_lo.store(base, std::memory_order_release);
+  }
+  if (base + bytes > heap_counters.arena_hi.load(std::memory_order_relaxed)) {
+    heap_counters.arena_hi.store(base + bytes, std::memory_order_release);
+  }
   policy::pagealloc::grow(base, bytes / kPageSize);
   heap_counters.arena_bytes.fetch_add(bytes, std::memory_order_relaxed);
   return true;
@@ -165,6 +171,7 @@ void init_span(MSpan* s, uintptr_t base, size_t npages, SpanState kind, SpanClas
   s->freeindex.store(0, std::memory_order_relaxed);
   s->allocCount = 0;
   s->npendingFree = 0;
+  s->allocCountAtCache = 0;
   s->allocCache = 0;
   s->allocBits = s->bitmaps[0];
   s->gcmarkBits = s->bitmaps[1];

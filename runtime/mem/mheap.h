@@ -61,6 +61,18 @@ struct HeapCounters {
   std::atomic<uint64_t> frees{0};          // objects released (free_object)
   std::atomic<uint64_t> dead_mallocs{0};   // counters of destroyed mcaches
   std::atomic<uint64_t> dead_tiny{0};
+  // Bytes, for the GC's pacer and MemStats (Go's heapLive, totalAlloc,
+  // totalFree). heap_live counts the objects of spans in no mcache plus
+  // every slot of spans an mcache holds (reserved when it takes the span,
+  // the unused ones given back when it returns it): the collector starts
+  // when it reaches the trigger. total_alloc counts objects allocated,
+  // folded in when their span leaves the mcache; total_free objects freed.
+  std::atomic<uint64_t> heap_live{0};
+  std::atomic<uint64_t> total_alloc{0};
+  std::atomic<uint64_t> total_free{0};
+  // Lowest and highest arena address (a quick test for conservative scans).
+  std::atomic<uintptr_t> arena_lo{~uintptr_t(0)};
+  std::atomic<uintptr_t> arena_hi{0};
 };
 
 extern Lock heap_lock;

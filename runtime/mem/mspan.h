@@ -18,7 +18,9 @@
 // Invariants: a span in no mcache has freeindex == 0 and allocCount ==
 // popcount(allocBits); allocCount <= nelems; startAddr is page aligned and
 // every page of an in-use or manual span maps to it in the arena map.
-// gcmarkBits is the GC's mark bitmap (unused until the GC exists) and
+// gcmarkBits is the GC's mark bitmap: the collector sets the bit of every
+// reachable object, and the sweep makes it the new allocBits (runtime/gc/
+// mgcsweep.cc); sweepgen records which cycle swept the span last.
 // pendingFree collects explicit frees of objects of a span that an mcache
 // holds; they are applied when it leaves the mcache, as a sweep would.
 // Bitmaps are stored inline (1024 objects at most per span).
@@ -52,6 +54,7 @@ struct MSpan {
   uint16_t nelems = 0;
   uint16_t allocCount = 0;
   uint16_t npendingFree = 0;
+  uint16_t allocCountAtCache = 0;  // allocCount when an mcache took the span (TotalAlloc)
   uint64_t allocCache = 0;
   uint8_t* allocBits = nullptr;
   uint8_t* gcmarkBits = nullptr;

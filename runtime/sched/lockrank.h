@@ -35,7 +35,10 @@ enum class LockRank : uint8_t {
   kSudog,       // the central sudog cache
   kGfree,       // sched.gflock: the global free-G list
   kStackpool,   // a stack-pool order
-  kNopMcache,   // the mcache of Ms without a P
+  kNopMcache,   // the mcache of Ms without a P; held through a GC cycle
+  kAllChans,    // the list of live channels (the collector's roots)
+  kGcRoots,     // the list of rt::Root registrations
+  kGcStats,     // the collector's statistics (MemStats' GC fields)
   kMcentral,    // an mcentral
   kMheap,       // heap_lock: the page allocator and arenas
   kPollCache,   // the netpoller's pollDesc cache (allocates from a FixAlloc)

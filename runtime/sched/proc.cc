@@ -39,6 +39,7 @@
 #include <cstring>
 
 #include "runtime/include/rt/rt.h"
+#include "runtime/gc/mgc.h"
 #include "runtime/mem/fixalloc.h"
 #include "runtime/mem/malloc.h"
 #include "runtime/mem/mcache.h"
@@ -747,6 +748,7 @@ G* newproc_begin(void** storage, size_t size, size_t align) {
     newg->fn_obj = newg->fn_buf;
   } else {
     newg->fn_align = align < 16 ? 16 : align;
+    newg->fn_size = size;
     newg->fn_obj = ::operator new(size, std::align_val_t(newg->fn_align));
   }
   *storage = newg->fn_obj;
@@ -1189,8 +1191,13 @@ static void preemptall() {
   }
 }
 
+// Held from stop_the_world to start_the_world: one stop at a time (Go's
+// worldsema), whoever asks (the collector, GOMAXPROCS).
+static std::atomic<uint32_t> worldsema{1};
+
 void stop_the_world(const char* reason) {
   (void)reason;
+  rt::semacquire(&worldsema);
   M* mp = getm();
   mp->locks++;
   obs::stw_begin();
@@ -1251,6 +1258,7 @@ void start_the_world() {
   obs::stw_end();
   mp->locks--;
   wakep();
+  rt::semrelease(&worldsema);
 }
 
 static void destroyp(P* p) {
@@ -1356,9 +1364,13 @@ void unlock_os_thread() {
 
 // ---- Syscalls -------------------------------------------------------------------
 
-void entersyscall() {
+// saved: the six callee-saved registers rt_entersyscall pushed (r15,
+// r14, r13, r12, rbp, rbx from low to high), its return address above.
+extern "C" void rt_entersyscall_body(uintptr_t* saved) {
   G* gp = getg();
   M* mp = getm();
+  for (int i = 0; i < 6; i++) gp->syscallregs[i] = saved[i];
+  gp->syscallsp = reinterpret_cast<uintptr_t>(saved + 6);
   mp->locks++;
   check_stack_on_switch(gp);
   casgstatus(gp, kGrunning, kGsyscall);
@@ -1577,6 +1589,7 @@ void schedinit(const StartupOptions& opts) {
   allgs = static_cast<G**>(mem);
 
   stack_size = opts.stack_size;
+  gcinit();
   mallocinit();
   stack_init(opts.stack_size, opts.guard_budget);
   netpoll_init();

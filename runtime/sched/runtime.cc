@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "rt/rt.h"
+#include "runtime/gc/mgc.h"
 #include "runtime/netpoll/netpoll.h"
 #include "runtime/obs/stats.h"
 #include "runtime/policy/axes.h"
@@ -94,6 +95,10 @@ void parse_godebug(const char* env, StartupOptions* opts) {
       opts->guard_budget = int(v);
     } else if (key == "schedlatency") {
       obs::set_sched_latency_enabled(v != 0);
+    } else if (key == "gctrace") {
+      set_debug_gctrace(int32_t(v));
+    } else if (key == "clobberfree") {
+      set_debug_clobberfree(v != 0);
     } else if (key == "asyncpreemptoff") {
       debug_asyncpreemptoff = v != 0;
     }
@@ -103,6 +108,7 @@ void parse_godebug(const char* env, StartupOptions* opts) {
 void runtime_main() {
   main_started.store(true);
   start_sysmon(schedtrace_ms, scheddetail);
+  gcenable();
   int code = (*main_fn)();
   fflush(nullptr);
   _exit(code);

@@ -114,6 +114,13 @@ struct G {
   void (*fn_destroy)(void*) = nullptr;
   void* fn_obj = nullptr;  // points into fn_buf or to a heap copy
   size_t fn_align = 0;     // alignment the heap copy was allocated with
+  size_t fn_size = 0;      // size of the heap copy (the collector scans it)
+
+  // Set by entersyscall for the collector: the stack pointer of the frame
+  // that entered the system call and the callee-saved registers (rbx, rbp,
+  // r12-r15) as they were then (runtime/gc/mgcmark.cc).
+  uintptr_t syscallsp = 0;
+  uintptr_t syscallregs[6] = {};
   alignas(16) unsigned char fn_buf[kInlineClosure];
 };
 
@@ -396,7 +403,12 @@ void wakep();
 void stop_the_world(const char* reason);
 void start_the_world();
 
-void entersyscall();
+// entersyscall is assembly (asm_amd64.S): it records the caller's stack
+// pointer and callee-saved registers in the G for the collector, then
+// runs entersyscall_body. Called directly, so those registers are the
+// caller's own.
+extern "C" void rt_entersyscall();
+inline __attribute__((always_inline)) void entersyscall() { rt_entersyscall(); }
 void entersyscallblock();
 void exitsyscall();
 

@@ -5,12 +5,14 @@
 // Each round it retakes Ps blocked in syscalls, asks goroutines that have
 // run for more than 10 ms to yield, starts an M for timers that nobody
 // ran (overdue by over 1 ms while a P is idle), polls the network when
-// nobody has for 10 ms (injecting what it finds), and prints the
-// schedtrace when asked.
+// nobody has for 10 ms (injecting what it finds), starts the periodic
+// collection when none ran for 2 minutes, and prints the schedtrace when
+// asked.
 #include <pthread.h>
 
 #include <cstdio>
 
+#include "runtime/gc/mgc.h"
 #include "runtime/netpoll/netpoll.h"
 #include "runtime/policy/runq.h"
 #include "runtime/sched/runtime2.h"
@@ -50,6 +52,7 @@ void* sysmon_main(void*) {
       schedtrace(config.scheddetail);
     }
     bool worked = retake(now) != 0;
+    gc_sysmon_check(now);
     // Ready I/O must not wait for Ms that are all busy (or all stopped):
     // poll if nobody has for 10 ms and nobody is blocked in the poller.
     // This is not work that shortens sysmon's sleep (as in Go): a server

@@ -16,8 +16,9 @@
 // Panics (rt::Panic) where Go panics, with Go's texts: "send on closed
 // channel", "close of closed channel", "close of nil channel".
 //
-// Until the garbage collector exists, a channel lives as long as some
-// handle to it does (handles are reference counted).
+// A channel lives as long as some handle to it does (handles are
+// reference counted); the garbage collector treats every live channel as a
+// root, so GC references in its buffer stay alive with it (rt/gc.h).
 #pragma once
 
 #include <cstddef>

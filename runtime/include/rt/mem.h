@@ -14,6 +14,22 @@
 //   StackInuse = StackSys: bytes in spans holding goroutine stacks;
 //   MSpanInuse/MSpanSys, MCacheInuse/MCacheSys: span and mcache metadata;
 //   OtherSys: other heap metadata (arena records and the arena map).
+// Garbage collector fields (Go's meanings; the GC is in rt/gc.h):
+//   HeapAlloc: bytes of allocated heap objects, reachable or not yet
+//     swept (TotalAlloc minus the bytes the sweeper freed);
+//   TotalAlloc: cumulative bytes allocated (never decreases);
+//   NextGC: the heap goal of the next collection (HeapAlloc that triggers
+//     it); 0 when GOGC=off;
+//   LastGC: end of the last collection, in nanoseconds since 1970 (0 if
+//     none yet);
+//   NumGC, NumForcedGC: completed collections, and those rt::gc() forced;
+//   PauseTotalNs: total stop-the-world pause of all collections;
+//   PauseNs[(NumGC+255)%256]: the pause of the most recent collection
+//     (a ring of the last 256), PauseEnd the same ring of their end times
+//     (nanoseconds since 1970);
+//   GCCPUFraction: CPU time the GC used since the program started, as a
+//     fraction of the CPU time available to it (GOMAXPROCS x elapsed); a
+//     stop-the-world pause counts as GOMAXPROCS x its length.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +52,16 @@ struct MemStats {
   uint64_t MCacheInuse;
   uint64_t MCacheSys;
   uint64_t OtherSys;
+  uint64_t HeapAlloc;
+  uint64_t TotalAlloc;
+  uint64_t NextGC;
+  uint64_t LastGC;
+  uint32_t NumGC;
+  uint32_t NumForcedGC;
+  uint64_t PauseTotalNs;
+  uint64_t PauseNs[256];
+  uint64_t PauseEnd[256];
+  double GCCPUFraction;
 };
 
 // A snapshot of the heap's statistics. Counters of other Ps are read

@@ -24,7 +24,8 @@
 // Go), GODEBUG (comma-separated key=value: schedtrace=N prints a scheduler
 // line every N ms, scheddetail=1 adds per-P/M/G lines, stacksize=BYTES sets
 // the goroutine stack size, stackguard=N the number of stacks that get a
-// guard page, schedlatency=1 records scheduling latency).
+// guard page, schedlatency=1 records scheduling latency, gctrace=1 prints a
+// line per garbage collection), GOGC (see rt/gc.h).
 #pragma once
 
 #include <cstddef>
@@ -37,6 +38,7 @@
 #include <utility>
 
 #include "rt/chan.h"
+#include "rt/gc.h"
 #include "rt/mem.h"
 #include "rt/net.h"
 #include "rt/panic.h"
