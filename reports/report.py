@@ -486,9 +486,11 @@ class Report:
                                 lo, hi = stats.bootstrap_ci(d)
                                 rows.append([g.setting, v, p, len(d), fmt.value(ys[-1], metric),
                                              f"[{fmt.value(lo, metric)}, {fmt.value(hi, metric)}]"])
-                    if xs:
-                        a.plot(xs, ys, marker="o", ms=4, label=f"{v} P={p}",
-                               color="black" if v == "go" else self.colors[i % len(self.colors)],
+                    if xs:  # Go dashed in greys; the marker tells GOMAXPROCS apart
+                        pi = sorted({q for _, q in series}).index(p)
+                        a.plot(xs, ys, marker="os^Dv"[pi % 5], ms=4, label=f"{v} P={p}",
+                               color=("black", "dimgray", "darkgray")[pi % 3] if v == "go"
+                               else self.colors[i % len(self.colors)],
                                linestyle="--" if v == "go" else "-")
                 a.set_xticks(range(len(gs)))
                 a.set_xticklabels([g.setting for g in gs], rotation=20, ha="right", fontsize=8)
