@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <tuple>
+#include <utility>
 
 #include "harness/timer.h"
 
@@ -39,6 +40,50 @@ Json runtime_histogram_json(const rt::metrics::HistogramSnapshot& s) {
   for (const auto& x : s.buckets) b.push(Json(Json::Array{Json(x.lo), Json(x.hi), Json(x.count)}));
   j.set("buckets", std::move(b));
   return j;
+}
+
+Json gc_json(const rt::MemStats& m0, const rt::MemStats& m1) {
+  // The pauses of the collections that ended between m0 and m1, from the
+  // PauseNs ring (the last 256 of them), in the layout the Go twins use.
+  Histogram pauses(1, 60LL * 1000000000, 3);
+  const uint32_t cycles = m1.NumGC - m0.NumGC;
+  int64_t max_pause = 0;
+  for (uint32_t i = 0; i < cycles && i < 256; i++) {
+    const int64_t p = int64_t(m1.PauseNs[(m1.NumGC - 1 - i + 256) % 256]);
+    pauses.record(p);
+    if (p > max_pause) max_pause = p;
+  }
+  Json gc = Json::object();
+  gc.set("cycles", cycles);
+  gc.set("forced_cycles", m1.NumForcedGC - m0.NumForcedGC);
+  gc.set("max_pause_ns", max_pause);
+  gc.set("pause_total_ns", m1.PauseTotalNs - m0.PauseTotalNs);
+  gc.set("pause_ns", pauses.to_json());
+  gc.set("cpu_fraction", m1.GCCPUFraction);
+  return gc;
+}
+
+HeapPeak::HeapPeak(int64_t period_ns) : period_ns_(period_ns), peak_(rt::read_mem_stats().HeapAlloc) {
+  done_.add(1);
+  rt::go([this] {
+    while (!stop_.load(std::memory_order_acquire)) {
+      rt::sleep(period_ns_);
+      sample();
+    }
+    done_.done();
+  });
+}
+
+void HeapPeak::sample() {
+  const uint64_t v = rt::read_mem_stats().HeapAlloc;
+  if (v > peak_) peak_ = v;
+}
+
+uint64_t HeapPeak::stop() {
+  stop_.store(true, std::memory_order_release);
+  done_.wait();
+  sample();
+  return peak_;
 }
 
 Workload::Workload(std::string name, int argc, char** argv) : name_(std::move(name)) {
@@ -139,6 +184,12 @@ Json Workload::record() const {
   r.set("impl", "rt");
   r.set("variant", rt::variant_name());
   r.set("gomaxprocs", rt::gomaxprocs(0));
+  // The GOGC and GODEBUG the program saw (null when unset); rtlab checks
+  // them against the cell's.
+  for (const auto& [field, key] : {std::pair{"gogc", "GOGC"}, {"godebug", "GODEBUG"}}) {
+    const char* v = getenv(key);
+    r.set(field, v ? Json(std::string(v)) : Json(nullptr));
+  }
   r.set("params", params_);
   r.set("ops", ops_);
   r.set("wall_ns", wall_ns_);
@@ -178,18 +229,17 @@ Json Workload::record() const {
   rtm.set("stw_pause_ns", runtime_histogram_json(stw1_.since(stw0_)));
   rtm.set("sched_latency_ns",
           rt::metrics::sched_latency_enabled() ? runtime_histogram_json(lat1_.since(lat0_)) : Json(nullptr));
-  rtm.set("gc", nullptr);  // no GC in the runtime yet
-  // The keys the Go twin reports, where rt has the figure: no collector
-  // means no HeapAlloc/TotalAlloc bookkeeping and no GC count (null), and
-  // rt's span-level figures come beside them.
+  rtm.set("gc", gc_json(mem0_, mem1_));
+  // The keys the Go twin reports, with rt's span-level figures beside them.
   Json mem = Json::object();
-  mem.set("heap_alloc", nullptr);
+  mem.set("heap_alloc", mem1_.HeapAlloc);
   mem.set("heap_sys", mem1_.HeapSys);
   mem.set("sys", mem1_.Sys);
-  mem.set("total_alloc", nullptr);
+  mem.set("total_alloc", mem1_.TotalAlloc - mem0_.TotalAlloc);
   mem.set("mallocs", mem1_.Mallocs - mem0_.Mallocs);
   mem.set("frees", mem1_.Frees - mem0_.Frees);
-  mem.set("num_gc", nullptr);
+  mem.set("num_gc", mem1_.NumGC);
+  mem.set("next_gc", mem1_.NextGC);
   mem.set("heap_inuse", mem1_.HeapInuse);
   mem.set("heap_released", mem1_.HeapReleased);
   mem.set("heap_objects", mem1_.HeapObjects);

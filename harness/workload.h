@@ -22,6 +22,7 @@
 // GOMAXPROCS comes from the environment, as for any rt program.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -41,6 +42,29 @@ inline constexpr int kSchemaVersion = 1;
 // {"layout":"log-linear", "count", "min", "max", "mean", "p50", "p90",
 //  "p99", "p999", "buckets": [[lo,hi,count],...]} of a runtime histogram.
 Json runtime_histogram_json(const rt::metrics::HistogramSnapshot& s);
+
+// The record's runtime.gc of the collections that ended between two
+// snapshots: {cycles, forced_cycles, max_pause_ns, pause_total_ns,
+// pause_ns (histogram of the PauseNs ring's last min(cycles, 256)),
+// cpu_fraction (GCCPUFraction of m1)}, as the Go twins fill it.
+Json gc_json(const rt::MemStats& m0, const rt::MemStats& m1);
+
+// Samples MemStats.HeapAlloc every period on a goroutine of its own and
+// keeps the largest (read_mem_stats does not stop the world); the Go twin
+// is measure.HeapPeak. Construct and stop inside rt::run.
+class HeapPeak {
+ public:
+  explicit HeapPeak(int64_t period_ns);
+  // Ends the sampling (waits for the sampler) and returns the peak in bytes.
+  uint64_t stop();
+
+ private:
+  void sample();
+  const int64_t period_ns_;
+  uint64_t peak_;
+  std::atomic<bool> stop_{false};
+  rt::WaitGroup done_;
+};
 
 class Workload {
  public:

@@ -111,35 +111,61 @@ def _bar_points(vals, variant, procs, metric, index, nseries, width):
     return xs, ys, lo, hi
 
 
-def slug(workload, params_json, several):
+def setting_label(gogc, godebug):
+    """How the report names a runtime setting: "GOGC=50, GODEBUG=gctrace=1",
+    "default" when neither is set."""
+    return ", ".join(f"{k}={v}" for k, v in (("GOGC", gogc), ("GODEBUG", godebug)) if v) or "default"
+
+
+def slug(workload, params_json, several, gogc="", godebug=""):
     """The file-name stem of a workload's plots: its name, plus a digest of
-    the parameters when the database has several parameter sets of it."""
+    the parameters (and of GOGC and GODEBUG when set) when the database has
+    several groups of it."""
     if not several:
         return workload
-    return f"{workload}_{hashlib.sha1(params_json.encode()).hexdigest()[:8]}"
+    key = params_json + "".join(f"|{k}={v}" for k, v in (("GOGC", gogc), ("GODEBUG", godebug)) if v)
+    return f"{workload}_{hashlib.sha1(key.encode()).hexdigest()[:8]}"
 
 
 def _by_workload(runs):
-    """{(workload, params_json): [runs]}"""
+    """{(workload, params_json, gogc, godebug): [runs]}: the report's groups,
+    one per parameter set and runtime setting."""
     out = {}
     for r in runs:
-        out.setdefault((r["workload"], r["params_json"]), []).append(r)
+        out.setdefault((r["workload"], r["params_json"], r["gogc"], r["godebug"]), []).append(r)
     return out
 
 
 def _several_param_sets(by_wl):
-    """The workloads that have more than one parameter set."""
+    """The workloads that have more than one group (parameter set or runtime setting)."""
     seen, several = set(), set()
-    for wl, _ in by_wl:
+    for wl, *_ in by_wl:
         (several if wl in seen else seen).add(wl)
     return several
 
 
-class Group:
-    """The runs of one workload and parameter set (of one commit)."""
+def _gogc_order(v):
+    """Unset first (Go's default, 100, is the usual reference), then by value, off last."""
+    return (0, 0) if not v else (2, 0) if v == "off" else (1, int(v)) if v.isdigit() else (1, 0)
 
-    def __init__(self, workload, params_json, runs, reg, matrix, several):
+
+def _group_order(item):
+    (wl, pj, gogc, godebug), _ = item
+    return wl, pj, _gogc_order(gogc), godebug
+
+
+# Metrics a runtime-setting sweep plots beside the primary metric, when the runs have them.
+SWEEP_METRICS = ("gc.max_pause_ns", "gc.pause_ns.p99", "gc.cycles", "heap_peak_bytes")
+
+
+class Group:
+    """The runs of one workload, parameter set and runtime setting (GOGC,
+    GODEBUG) of one commit."""
+
+    def __init__(self, workload, params_json, runs, reg, matrix, several, gogc="", godebug=""):
         self.wl, self.pj, self.reg = workload, params_json, reg
+        self.gogc, self.godebug = gogc, godebug
+        self.setting = setting_label(gogc, godebug)
         self.params = json.loads(params_json)
         self.cells = {}
         for r in runs:
@@ -151,7 +177,7 @@ class Group:
         self.hists = [h for h in (reg.histograms if reg else []) if h in any_rec.get("histograms", {})] or \
             list(any_rec.get("histograms", {}).keys())
         self.key_metrics = [self.primary] + [f"{h}.{q}" for h in self.hists for q in ("p50", "p99")]
-        self.slug = slug(workload, params_json, several)
+        self.slug = slug(workload, params_json, several, gogc, godebug)
         self.procs = sorted({k[2] for k in self.cells})
         kinds = {(k[0], k[1]) for k in self.cells}
         self.kind = {series_label(i, v): (i, v) for i, v in kinds}
@@ -302,34 +328,39 @@ class Report:
             self.save(fig, f"{g.slug}_ablation_{axis}.png", f"{g.wl} ablation {axis}")
 
     def distributions(self, g):
-        qs = [50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99]
         for h in g.hists:
-            fig, axs = self.plt.subplots(1, len(g.procs), figsize=(5 * len(g.procs), 3.8), squeeze=False,
-                                         sharey=True)
-            for j, p in enumerate(g.procs):
-                a = axs[0][j]
-                for i, v in enumerate(g.variants):
-                    merged = stats.merge_buckets([r["record"].get("histograms", {}).get(h, {}).get("buckets", [])
-                                                  for r in g.runs_of(v, p)])
-                    if not merged:
-                        continue
-                    ys = [stats.hist_percentile(merged, q) for q in qs]
-                    xs = [-math.log10(1 - q / 100) for q in qs]
-                    st = self.style(g, v, i)
-                    a.plot(xs, [max(y, 1) for y in ys], marker="o", ms=3, label=v,
-                           color="black" if v == "go" else st["color"], linestyle=st["line"])
-                a.set_yscale("log")
-                time_axis(a, h, log=True)
-                a.set_xticks([-math.log10(1 - q / 100) for q in (50, 90, 99, 99.9, 99.99)])
-                a.set_xticklabels(["p50", "p90", "p99", "p99.9", "p99.99"])
-                a.set_title(f"GOMAXPROCS={p}", fontsize=10)
-                a.grid(alpha=0.3, which="both")
-                if j == 0:
-                    a.set_ylabel(f"{h} (log)")
-                    a.legend(fontsize=8)
-            fig.suptitle(f"{g.wl}: {h} distribution (all repetitions merged)", fontsize=10)
             self.doc.h(3, f"Latency distribution: {h}")
-            self.save(fig, f"{g.slug}_{h}_dist.png", f"{g.wl} {h}")
+            self.dist_plot(g, h, lambda r, h=h: r["record"].get("histograms", {}).get(h), f"{g.slug}_{h}_dist.png")
+
+    def dist_plot(self, g, name, hist_of, png):
+        """Percentile curves (p50 .. p99.99) of one histogram of each run,
+        merged over the repetitions of each cell: one panel per GOMAXPROCS,
+        one line per variant, Go dashed. hist_of(run) -> histogram or None."""
+        qs = [50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99]
+        fig, axs = self.plt.subplots(1, len(g.procs), figsize=(5 * len(g.procs), 3.8), squeeze=False,
+                                     sharey=True)
+        for j, p in enumerate(g.procs):
+            a = axs[0][j]
+            for i, v in enumerate(g.variants):
+                merged = stats.merge_buckets([(hist_of(r) or {}).get("buckets", []) for r in g.runs_of(v, p)])
+                if not merged:
+                    continue
+                ys = [stats.hist_percentile(merged, q) for q in qs]
+                xs = [-math.log10(1 - q / 100) for q in qs]
+                st = self.style(g, v, i)
+                a.plot(xs, [max(y, 1) for y in ys], marker="o", ms=3, label=v,
+                       color="black" if v == "go" else st["color"], linestyle=st["line"])
+            a.set_yscale("log")
+            time_axis(a, name, log=True)
+            a.set_xticks([-math.log10(1 - q / 100) for q in (50, 90, 99, 99.9, 99.99)])
+            a.set_xticklabels(["p50", "p90", "p99", "p99.9", "p99.99"])
+            a.set_title(f"GOMAXPROCS={p}", fontsize=10)
+            a.grid(alpha=0.3, which="both")
+            if j == 0:
+                a.set_ylabel(f"{name} (log)")
+                a.legend(fontsize=8)
+        fig.suptitle(f"{g.wl}: {name} distribution (all repetitions merged)", fontsize=10)
+        self.save(fig, png, f"{g.wl} {name}")
 
     def ratio_tables(self, g):
         refs = [self.default, "go"] + g.natives
@@ -460,24 +491,43 @@ class Report:
 
     def pauses(self, g):
         rows = []
+
+        def med(rs, metric, unit=None):
+            d = [r["metrics"][metric] for r in rs if metric in r["metrics"]]
+            return fmt.value(stats.median(d), unit or metric) if d else "n/a"
+
         for p in g.procs:
             for v in g.variants:
                 rs = g.runs_of(v, p)
-                gc = [r["metrics"]["gc.max_pause_ns"] for r in rs if "gc.max_pause_ns" in r["metrics"]]
-                stw = [r["metrics"]["stw_pause_ns.max"] for r in rs if "stw_pause_ns.max" in r["metrics"]]
-                if rs:
-                    no_gc = "n/a (no runtime)" if g.impl(v) == "native" else "no GC yet (null)"
-                    rows.append([p, v, fmt.value(stats.median(gc), "x_ns") if gc else no_gc,
-                                 fmt.value(stats.median(stw), "x_ns") if stw else "n/a"])
-        if rows:
-            self.doc.h(3, "Pauses (median over repetitions of the per-run maximum)")
-            self.doc.table(["GOMAXPROCS", "variant", "max GC pause", "max stop-the-world pause"], rows)
+                if not rs:
+                    continue
+                if g.impl(v) == "native":
+                    rows.append([p, v, "n/a (no runtime)", "", "", "", ""])
+                    continue
+                if not any(r["record"].get("runtime", {}).get("gc") for r in rs):
+                    rows.append([p, v, "no GC (null)", "", "", "", med(rs, "stw_pause_ns.max", "x_ns")])
+                    continue
+                rows.append([p, v, med(rs, "gc.cycles", "x"), med(rs, "gc.pause_ns.p50", "x_ns"),
+                             med(rs, "gc.pause_ns.p99", "x_ns"), med(rs, "gc.max_pause_ns", "x_ns"),
+                             med(rs, "stw_pause_ns.max", "x_ns")])
+        if not rows:
+            return
+        self.doc.h(3, "Pauses (medians over repetitions of each run's figure)")
+        self.doc.p("GC pause: the stop-the-world time of one collection (sweep termination plus mark termination, "
+                   "Go's PauseNs); n/a where no collection ended in the measured region.")
+        self.doc.table(["GOMAXPROCS", "variant", "GC cycles", "GC pause p50", "GC pause p99", "max GC pause",
+                        "max stop-the-world pause"], rows)
+        if any(r["metrics"].get("gc.cycles") for rs in g.cells.values() for r in rs):
+            self.doc.h(3, "GC pause distribution")
+            self.dist_plot(g, "gc_pause_ns", lambda r: (r["record"].get("runtime", {}).get("gc") or {}).get("pause_ns"),
+                           f"{g.slug}_gc_pause_dist.png")
 
     def workload(self, g):
-        self.doc.h(2, f"Workload {g.wl}")
+        self.doc.h(2, f"Workload {g.wl}" + (f" ({g.setting})" if g.setting != "default" else ""))
         if g.reg and g.reg.description:
             self.doc.p(g.reg.description)
-        self.doc.p("Parameters: " + ", ".join(f"`{k}={v}`" for k, v in sorted(g.params.items())))
+        self.doc.p("Parameters: " + ", ".join(f"`{k}={v}`" for k, v in sorted(g.params.items()))
+                   + f". Runtime setting: {g.setting} (rt variants and Go alike).")
         self.glance(g)
         self.overview(g)
         self.ablations(g)
@@ -488,6 +538,60 @@ class Report:
         self.sched_counters(g)
         self.pauses(g)
 
+    def setting_sweeps(self, groups):
+        """Per workload and parameter set measured under several runtime
+        settings (`--gogc`, `--godebug`): the primary metric and the GC
+        figures against the setting, one line per variant and GOMAXPROCS."""
+        by = {}
+        for g in groups:
+            by.setdefault((g.wl, g.pj), []).append(g)
+        for (wl, pj), gs in sorted(by.items()):
+            if len(gs) < 2:
+                continue
+            metrics = [gs[0].primary] + [m for m in SWEEP_METRICS
+                                         if any(m in r["metrics"] for g in gs for rs in g.cells.values() for r in rs)]
+            series = []
+            for g in gs:
+                for k in g.cells:
+                    if (k[1], k[2]) not in series:
+                        series.append((k[1], k[2]))
+            series.sort(key=lambda s: (s[0] == "go", s[0], s[1]))
+            fig, axs = self.plt.subplots(1, len(metrics), figsize=(4.4 * len(metrics), 3.8), squeeze=False)
+            rows = []
+            for k, metric in enumerate(metrics):
+                a = axs[0][k]
+                for i, (v, p) in enumerate(series):
+                    xs, ys = [], []
+                    for j, g in enumerate(gs):
+                        d = g.vals(v, p, metric)
+                        if d:
+                            xs.append(j)
+                            ys.append(stats.median(d))
+                            if k == 0:
+                                lo, hi = stats.bootstrap_ci(d)
+                                rows.append([g.setting, v, p, len(d), fmt.value(ys[-1], metric),
+                                             f"[{fmt.value(lo, metric)}, {fmt.value(hi, metric)}]"])
+                    if xs:  # Go dashed in greys; the marker tells GOMAXPROCS apart
+                        pi = sorted({q for _, q in series}).index(p)
+                        a.plot(xs, ys, marker="os^Dv"[pi % 5], ms=4, label=f"{v} P={p}",
+                               color=("black", "dimgray", "darkgray")[pi % 3] if v == "go"
+                               else self.colors[i % len(self.colors)],
+                               linestyle="--" if v == "go" else "-")
+                a.set_xticks(range(len(gs)))
+                a.set_xticklabels([g.setting for g in gs], rotation=20, ha="right", fontsize=8)
+                a.set_title(metric, fontsize=10)
+                time_axis(a, metric)
+                a.grid(alpha=0.3)
+                if k == 0:
+                    a.legend(fontsize=7)
+            fig.suptitle(f"{wl}: by runtime setting (medians)", fontsize=10)
+            self.doc.h(2, f"Workload {wl}: runtime settings")
+            self.doc.p("The same cells under each GOGC / GODEBUG setting of the run (applied to the rt variants "
+                       "and the Go twin alike); medians over repetitions.")
+            self.save(fig, f"{slug(wl, pj, len({g.pj for g in groups if g.wl == wl}) > 1)}_settings.png",
+                      f"{wl} by runtime setting")
+            self.doc.table(["setting", "variant", "GOMAXPROCS", "n", f"median {gs[0].primary}", "95% CI"], rows)
+
     def trend_section(self, runs, commits):
         if len(commits) < 2:
             return
@@ -495,7 +599,7 @@ class Report:
         self.doc.p(trends.METHOD)
         by_wl = _by_workload(runs)
         several = _several_param_sets(by_wl)
-        for (wl, pj), rs in sorted(by_wl.items()):
+        for (wl, pj, gogc, godebug), rs in sorted(by_wl.items()):
             reg = self.workloads.get(wl)
             if reg is None:
                 self.doc.p(f"{wl}: not registered in this checkout's workloads/; no gated metrics, no trend.")
@@ -504,10 +608,11 @@ class Report:
                 t = trends.trend(rs, gm, commits)
                 if not t:
                     continue
-                name = f"{slug(wl, pj, wl in several)}_trend_{gm.name.replace('.', '_')}.png"
+                name = f"{slug(wl, pj, wl in several, gogc, godebug)}_trend_{gm.name.replace('.', '_')}.png"
                 fig = trends.plot(self.plt, t, gm, f"{wl}: {gm.name} across commits", self.colors, commits)
                 time_axis(fig.axes[0], gm.name)
-                self.doc.h(3, f"Trend: {wl} {gm.name}")
+                self.doc.h(3, f"Trend: {wl} {gm.name}" + (f" ({setting_label(gogc, godebug)})"
+                                                              if gogc or godebug else ""))
                 self.save(fig, name, f"{wl} {gm.name} trend")
                 self.doc.table(["cell", "change points (first commit of the new level: old -> new median)"],
                                [[cell, "; ".join(trends.describe(c, gm.name) for c in cps) or "none"]
@@ -517,8 +622,9 @@ class Report:
         fails = self.db.failures()
         self.doc.h(2, "Failures")
         if fails:
-            self.doc.table(["workload", "variant", "GOMAXPROCS", "params", "warm-up", "status", "error"],
-                           [[f["workload"], f["variant"], f["gomaxprocs"], f["params_json"],
+            self.doc.table(["workload", "variant", "GOMAXPROCS", "setting", "params", "warm-up", "status", "error"],
+                           [[f["workload"], f["variant"], f["gomaxprocs"], setting_label(f["gogc"], f["godebug"]),
+                             f["params_json"],
                              "yes" if f["warmup"] else "no", f["status"], (f["error"] or "")[:200]] for f in fails])
         else:
             self.doc.p("None.")
@@ -556,11 +662,12 @@ def generate(db, out_dir, matrix=None, workloads=None, title="rtlab report", roo
             newest[r["workload"]] = r["git_commit"]
     by_group = _by_workload([r for r in runs if r["git_commit"] == newest[r["workload"]]])
     several = _several_param_sets(by_group)
-    groups = [Group(wl, pj, rs, rep.workloads.get(wl), matrix, wl in several)
-              for (wl, pj), rs in sorted(by_group.items())]
+    groups = [Group(wl, pj, rs, rep.workloads.get(wl), matrix, wl in several, gogc, godebug)
+              for (wl, pj, gogc, godebug), rs in sorted(by_group.items(), key=_group_order)]
     rep.intro(runs, groups, commits)
     for g in groups:
         rep.workload(g)
+    rep.setting_sweeps(groups)
     rep.trend_section(runs, commits)
     rep.failures()
     rep.environment()

@@ -147,15 +147,17 @@ func (w *Workload) Record() map[string]interface{} {
 	gc := map[string]interface{}{
 		"cycles": w.ms1.NumGC - w.ms0.NumGC, "pause_ns": pauses.JSON(), "max_pause_ns": maxPause,
 		"pause_total_ns": w.ms1.PauseTotalNs - w.ms0.PauseTotalNs,
+		"forced_cycles":  w.ms1.NumForcedGC - w.ms0.NumForcedGC, "cpu_fraction": w.ms1.GCCPUFraction,
 	}
 	mem := map[string]interface{}{
 		"heap_alloc": w.ms1.HeapAlloc, "heap_sys": w.ms1.HeapSys, "sys": w.ms1.Sys,
 		"total_alloc": w.ms1.TotalAlloc - w.ms0.TotalAlloc, "mallocs": w.ms1.Mallocs - w.ms0.Mallocs,
-		"frees": w.ms1.Frees - w.ms0.Frees, "num_gc": w.ms1.NumGC,
+		"frees": w.ms1.Frees - w.ms0.Frees, "num_gc": w.ms1.NumGC, "next_gc": w.ms1.NextGC,
 	}
 	return map[string]interface{}{
 		"schema": "rtlab.run", "schema_version": SchemaVersion, "workload": w.name, "impl": "go",
 		"variant": runtime.Version(), "gomaxprocs": runtime.GOMAXPROCS(0), "params": w.params,
+		"gogc": envOrNil("GOGC"), "godebug": envOrNil("GODEBUG"),
 		"ops": w.ops, "wall_ns": w.wallNs, "cpu_ns": w.cpuNs, "metrics": w.metrics,
 		"histograms": w.histograms, "counters": vals, "counter_info": info,
 		"runtime": map[string]interface{}{
@@ -164,6 +166,14 @@ func (w *Workload) Record() map[string]interface{} {
 		},
 		"build": map[string]interface{}{"compiler": runtime.Version() + " " + runtime.Compiler},
 	}
+}
+
+// envOrNil is an environment variable's value, nil (JSON null) when unset.
+func envOrNil(key string) interface{} {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
+	}
+	return nil
 }
 
 // Emit prints the record as one line on stdout.

@@ -38,7 +38,10 @@ def parse_thresholds(items):
 
 
 def cell_key(row):
-    return f"{row['workload']}|{row['variant']}|P{row['gomaxprocs']}|{row['params_json']}"
+    """A cell's key in a baseline; GOGC and GODEBUG appear only when set, so
+    baselines from before they were dimensions keep their keys."""
+    env = "".join(f"|{k}={row[k.lower()]}" for k in ("GOGC", "GODEBUG") if row.get(k.lower()))
+    return f"{row['workload']}|{row['variant']}|P{row['gomaxprocs']}|{row['params_json']}{env}"
 
 
 def collect(db, thresholds):

@@ -103,12 +103,21 @@ def _plan(args, smoke_params=False):
         procs = runner.parse_procs(args.gomaxprocs)
         params = runner.parse_params(args.param)
         cells = runner.plan(ws, args.workload, m, args.variant, procs, params,
-                            smoke=smoke_params or args.smoke_params, go=args.go, shard=shard)
+                            smoke=smoke_params or args.smoke_params, go=args.go, shard=shard,
+                            gogc=runner.parse_gogc(args.gogc), godebug=runner.parse_godebug(args.godebug))
     except (runner.PlanError, variants.VariantError, wlmod.WorkloadError) as e:
         raise UsageError(str(e))
     if args.reps < 1 or args.warmup < 0:
         raise UsageError("--reps must be >= 1 and --warmup >= 0")
+    _warn_runtime_env()
     return m, shard, cells
+
+
+def _warn_runtime_env():
+    for k in runner.RUNTIME_ENV:
+        if k in os.environ:
+            print(f"rtlab: warning: {k}={os.environ[k]} in rtlab's environment is not passed to the runs; "
+                  f"give --{k.lower()} {os.environ[k]} to make it a dimension of the matrix", file=sys.stderr)
 
 
 def _run(args, db_path, smoke_params=False):
@@ -276,6 +285,7 @@ def cmd_smoke(args):
     args.workload = "all"
     args.shard = None
     args.param = []
+    args.gogc, args.godebug = None, []
     args.smoke_params = True
     rc = _run(args, db_path, smoke_params=True)
     report_dir = os.path.join(out, "report")
@@ -295,10 +305,13 @@ def cmd_smoke(args):
 
 def _selection(args):
     try:
-        return {"workloads": args.workload, "variant": args.variant, "procs": runner.parse_procs(args.gomaxprocs),
-                "params": runner.parse_params(args.param), "smoke": args.smoke_params}
+        sel = {"workloads": args.workload, "variant": args.variant, "procs": runner.parse_procs(args.gomaxprocs),
+               "params": runner.parse_params(args.param), "smoke": args.smoke_params,
+               "gogc": runner.parse_gogc(args.gogc), "godebug": runner.parse_godebug(args.godebug)}
     except runner.PlanError as e:
         raise UsageError(str(e))
+    _warn_runtime_env()
+    return sel
 
 
 def _compare_kwargs(args):
@@ -355,6 +368,15 @@ def _add_compare_args(p):
     p.add_argument("--seed", type=int, default=None, help="seed of the randomised order")
     p.add_argument("--param", action="append", default=[], help="name=value or workload.name=value")
     p.add_argument("--smoke-params", action="store_true", help="use the workloads' smoke parameter values")
+    _add_runtime_env_args(p)
+
+
+def _add_runtime_env_args(p):
+    p.add_argument("--gogc", help="comma-separated GOGC values, each a dimension value of the matrix: integers "
+                                  ">= 0 or off (e.g. 50,100,200); default: GOGC unset (the runtime's 100)")
+    p.add_argument("--godebug", action="append", default=[], metavar="KEY=VALUE[,KEY=VALUE...]",
+                   help="a GODEBUG setting (Go's comma-separated KEY=VALUE list); repeat for several settings, "
+                        "each a dimension value of the matrix; default: GODEBUG unset")
 
 
 def _add_run_args(p, smoke=False):
@@ -367,6 +389,7 @@ def _add_run_args(p, smoke=False):
         p.add_argument("--param", action="append", default=[], help="name=value or workload.name=value")
         p.add_argument("--smoke-params", action="store_true", help="use the workloads' smoke parameter values")
         p.add_argument("--go", action="store_true", help="include the Go twins")
+        _add_runtime_env_args(p)
     p.add_argument("--gomaxprocs", default="1,2", help="comma-separated GOMAXPROCS values (default 1,2)")
     p.add_argument("--reps", type=int, default=5, help="measured repetitions per cell (default 5)")
     p.add_argument("--warmup", type=int, default=1, help="warm-up runs per cell (not measured)")

@@ -225,7 +225,7 @@ class CellResult:
 
     def measured(self):
         """The gated metrics every run of both sides has (GC pauses are absent
-        before the runtime has a GC)."""
+        from a run in which no collection ended)."""
         return [gm for gm in self.gms if all(len(self.values[s].get(gm.name, ())) == self.pairs for s in SIDES)]
 
     def evaluate(self, accepts, alpha):
@@ -257,7 +257,8 @@ class Comparison:
 def plan_side(side, sel):
     try:
         cells = runner.plan(side.workloads, sel["workloads"], side.matrix, sel["variant"], sel["procs"],
-                            sel["params"], smoke=sel["smoke"], go=False)
+                            sel["params"], smoke=sel["smoke"], go=False, gogc=sel.get("gogc", (None,)),
+                            godebug=sel.get("godebug", (None,)))
     except (runner.PlanError, variants.VariantError, wlmod.WorkloadError) as e:
         raise CompareError(f"{side.describe()}: {e}")
     return {c.key(): c for c in cells}
@@ -283,7 +284,8 @@ def run_comparison(repo, base_rev, head_rev, sel, *, pairs=10, max_pairs=30, ste
                    honor_accepts=True):
     """Builds and measures both sides; returns a Comparison.
 
-    sel: {"workloads", "variant", "procs", "params", "smoke"} as for `rtlab run`.
+    sel: {"workloads", "variant", "procs", "params", "smoke", "gogc", "godebug"} as for
+    `rtlab run` (gogc and godebug: the dimension values, parse_gogc and parse_godebug).
     honor_accepts: apply the head commit's Rtlab-Accept trailers."""
     say = say or (lambda m: print(m, file=sys.stderr, flush=True))
     if pairs < 2 or max_pairs < pairs or step < 1:

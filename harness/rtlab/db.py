@@ -8,6 +8,11 @@ left untouched: it is checked read-only before any write.
 Version 2 added runs.side ("base" / "head" for the runs of `rtlab compare`,
 null otherwise); a version 1 file opened for writing gains the column (an
 ALTER TABLE that keeps every row), opened read-only it reads as side null.
+
+Version 3 added cells.gogc and cells.godebug, the GOGC and GODEBUG a cell's
+runs had ("" when unset), to the cell's identity. An older file opened for
+writing gets them by rebuilding the cells table with the wider UNIQUE key
+(every cell keeps its id, both columns ""); read-only they read as "".
 """
 import datetime
 import json
@@ -15,10 +20,20 @@ import os
 import sqlite3
 
 APP = "rtlab"
-VERSION = 2
-READABLE_VERSIONS = (1, 2)
+VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
-SCHEMA = """
+CELLS = """
+CREATE TABLE cells (
+  cell_id INTEGER PRIMARY KEY,
+  workload TEXT NOT NULL, impl TEXT NOT NULL, variant TEXT NOT NULL,
+  gomaxprocs INTEGER NOT NULL, params_json TEXT NOT NULL,
+  gogc TEXT NOT NULL DEFAULT '', godebug TEXT NOT NULL DEFAULT '',   -- '' when unset
+  UNIQUE (workload, impl, variant, gomaxprocs, params_json, gogc, godebug)
+);
+"""
+
+SCHEMA = CELLS + """
 CREATE TABLE rtlab_schema (app TEXT NOT NULL, version INTEGER NOT NULL, created TEXT NOT NULL);
 CREATE TABLE environment (
   env_id INTEGER PRIMARY KEY,
@@ -26,12 +41,6 @@ CREATE TABLE environment (
   hostname TEXT, kernel TEXT, cpu_model TEXT, cores INTEGER, governor TEXT,
   git_commit TEXT, git_dirty INTEGER, compiler TEXT, go_version TEXT, python TEXT,
   extra_json TEXT
-);
-CREATE TABLE cells (
-  cell_id INTEGER PRIMARY KEY,
-  workload TEXT NOT NULL, impl TEXT NOT NULL, variant TEXT NOT NULL,
-  gomaxprocs INTEGER NOT NULL, params_json TEXT NOT NULL,
-  UNIQUE (workload, impl, variant, gomaxprocs, params_json)
 );
 CREATE TABLE runs (
   run_id INTEGER PRIMARY KEY,
@@ -120,12 +129,34 @@ class Database:
                 self.con.executescript(SCHEMA)
                 self.con.execute("INSERT INTO rtlab_schema VALUES (?, ?, ?)",
                                  (APP, VERSION, datetime.datetime.utcnow().isoformat() + "Z"))
-        self.has_side = "side" in {r[1] for r in self.con.execute("PRAGMA table_info(runs)")}
-        if not self.has_side and not readonly:
-            with self.con:
+        self.has_side = "side" in self._columns("runs")
+        self.has_runtime_env = "gogc" in self._columns("cells")
+        if not readonly and not (self.has_side and self.has_runtime_env):
+            self._upgrade()
+
+    def _columns(self, table):
+        return {r[1] for r in self.con.execute(f"PRAGMA table_info({table})")}
+
+    def _upgrade(self):
+        """Brings a version 1 or 2 file to VERSION in one transaction (see the file comment)."""
+        with self.con:
+            self.con.execute("BEGIN")
+            if not self.has_side:
                 self.con.execute("ALTER TABLE runs ADD COLUMN side TEXT")
-                self.con.execute("UPDATE rtlab_schema SET version=?", (VERSION,))
-            self.has_side = True
+            if not self.has_runtime_env:
+                # SQLite's procedure for changing a table's constraints: a new
+                # table, the rows copied, the old one dropped, the new one renamed.
+                self.con.execute(CELLS.replace("CREATE TABLE cells (", "CREATE TABLE cells_new ("))
+                self.con.execute("INSERT INTO cells_new (cell_id, workload, impl, variant, gomaxprocs, params_json)"
+                                 " SELECT cell_id, workload, impl, variant, gomaxprocs, params_json FROM cells")
+                self.con.execute("DROP TABLE cells")
+                self.con.execute("ALTER TABLE cells_new RENAME TO cells")
+            self.con.execute("UPDATE rtlab_schema SET version=?", (VERSION,))
+        self.has_side = self.has_runtime_env = True
+
+    def cell_env_columns(self):
+        """The select list of a cell's GOGC and GODEBUG (constant "" in an older file)."""
+        return "c.gogc, c.godebug" if self.has_runtime_env else "'' AS gogc, '' AS godebug"
 
     def close(self):
         self.con.close()
@@ -143,16 +174,16 @@ class Database:
             (fp, *[env.get(k) for k in ENV_FIELDS], json.dumps(extra, sort_keys=True)))
         return cur.lastrowid
 
-    def cell_id(self, workload, impl, variant, gomaxprocs, params):
-        pj = json.dumps(params, sort_keys=True)
+    def cell_id(self, workload, impl, variant, gomaxprocs, params, gogc=None, godebug=None):
+        key = (workload, impl, variant, gomaxprocs, json.dumps(params, sort_keys=True), gogc or "", godebug or "")
         row = self.con.execute(
-            "SELECT cell_id FROM cells WHERE workload=? AND impl=? AND variant=? AND gomaxprocs=? AND params_json=?",
-            (workload, impl, variant, gomaxprocs, pj)).fetchone()
+            "SELECT cell_id FROM cells WHERE workload=? AND impl=? AND variant=? AND gomaxprocs=? AND params_json=?"
+            " AND gogc=? AND godebug=?", key).fetchone()
         if row:
             return row[0]
         return self.con.execute(
-            "INSERT INTO cells (workload, impl, variant, gomaxprocs, params_json) VALUES (?,?,?,?,?)",
-            (workload, impl, variant, gomaxprocs, pj)).lastrowid
+            "INSERT INTO cells (workload, impl, variant, gomaxprocs, params_json, gogc, godebug)"
+            " VALUES (?,?,?,?,?,?,?)", key).lastrowid
 
     def add_run(self, *, uuid, session, cell, env, rep, warmup, status, error, started_at, duration_s,
                 shard=None, command=None, stderr_tail=None, record=None, metrics=None, counters=None,
@@ -187,8 +218,8 @@ class Database:
         try:
             with self.con:
                 for r in src.con.execute(
-                        "SELECT r.*, c.workload, c.impl, c.variant, c.gomaxprocs, c.params_json FROM runs r"
-                        " JOIN cells c USING (cell_id)").fetchall():
+                        "SELECT r.*, c.workload, c.impl, c.variant, c.gomaxprocs, c.params_json, "
+                        f"{src.cell_env_columns()} FROM runs r JOIN cells c USING (cell_id)").fetchall():
                     if self.con.execute("SELECT 1 FROM runs WHERE uuid=?", (r["uuid"],)).fetchone():
                         skipped += 1
                         continue
@@ -196,7 +227,7 @@ class Database:
                     env = {k: e[k] for k in ENV_FIELDS}
                     env.update(json.loads(e["extra_json"] or "{}"))
                     cid = self.cell_id(r["workload"], r["impl"], r["variant"], r["gomaxprocs"],
-                                       json.loads(r["params_json"]))
+                                       json.loads(r["params_json"]), r["gogc"], r["godebug"])
                     eid = self.env_id(env)
                     rid = self.con.execute(
                         "INSERT INTO runs (uuid, session, cell_id, env_id, rep, warmup, status, error, started_at,"
@@ -221,7 +252,7 @@ class Database:
         side = "r.side" if self.has_side else "NULL AS side"
         q = ("SELECT r.run_id, r.uuid, r.session, r.rep, r.warmup, r.status, r.error, r.started_at, r.shard,"
              f" r.record_json, r.env_id, {side}, e.git_commit, e.git_dirty,"
-             " c.cell_id, c.workload, c.impl, c.variant, c.gomaxprocs, c.params_json"
+             f" c.cell_id, c.workload, c.impl, c.variant, c.gomaxprocs, c.params_json, {self.cell_env_columns()}"
              " FROM runs r JOIN cells c USING (cell_id) JOIN environment e USING (env_id) WHERE 1=1")
         args = []
         if status is not None:
@@ -235,7 +266,14 @@ class Database:
     def failures(self):
         return [dict(r) for r in self.con.execute(
             "SELECT r.run_id, r.status, r.error, r.warmup, c.workload, c.impl, c.variant, c.gomaxprocs,"
-            " c.params_json FROM runs r JOIN cells c USING (cell_id) WHERE r.status != 'ok' ORDER BY r.run_id")]
+            f" c.params_json, {self.cell_env_columns()} FROM runs r JOIN cells c USING (cell_id)"
+            " WHERE r.status != 'ok' ORDER BY r.run_id")]
+
+    def cell_keys(self):
+        """The keys (runner.Cell.key) of the cells that have runs."""
+        return {tuple(r) for r in self.con.execute(
+            "SELECT DISTINCT c.workload, c.impl, c.variant, c.gomaxprocs, c.params_json, "
+            f"{self.cell_env_columns()} FROM runs JOIN cells c USING (cell_id)")}
 
     def metrics_by_run(self, status="ok"):
         """{run_id: {metric: value}} of every run with this status, in one query."""

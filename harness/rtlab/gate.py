@@ -9,9 +9,11 @@ A workload's gated metrics come from its workload.json:
     gives (false for throughput);
   - p50 and p99 of every latency histogram (`latency_histograms`), lower is
     better;
-  - the GC pauses of rt cells, `gc.max_pause_ns` and `gc.pause_ns.p99`, lower
-    is better, once the records carry them (null until the runtime has a
-    collector: a metric missing on either side is not gated).
+  - the GC pauses of rt cells, `gc.max_pause_ns` and `gc.pause_ns.p99`
+    (the record's runtime.gc), lower is better. A run in which no collection
+    ended has no pause figure (schema.flatten), and a metric missing from
+    any run of either side is not gated, so a cell is gated on its pauses
+    when every run collected.
 
 Threshold of a metric = the largest relative worsening that is not a
 regression. Precedence: the command line (`--threshold [WORKLOAD:]METRIC=F`,

@@ -26,12 +26,12 @@ def measured_cells(db):
     """{cell label: {cpu model: sorted host names}} over db's measured runs."""
     out = {}
     for r in db.con.execute(
-            "SELECT DISTINCT c.workload, c.variant, c.gomaxprocs, c.params_json, e.cpu_model, e.hostname"
-            " FROM runs r JOIN cells c USING (cell_id) JOIN environment e USING (env_id)"
+            "SELECT DISTINCT e.cpu_model, e.hostname, c.workload, c.variant, c.gomaxprocs, c.params_json, "
+            f"{db.cell_env_columns()} FROM runs r JOIN cells c USING (cell_id) JOIN environment e USING (env_id)"
             " WHERE r.status = 'ok' AND r.warmup = 0"):
-        label = cell_label(r[0], r[1], r[2], json.loads(r[3]))
-        hosts = out.setdefault(label, {}).setdefault(r[4] or UNKNOWN, set())
-        hosts.add(r[5] or "?")
+        label = cell_label(r[2], r[3], r[4], json.loads(r[5]), r[6], r[7])
+        hosts = out.setdefault(label, {}).setdefault(r[0] or UNKNOWN, set())
+        hosts.add(r[1] or "?")
     return {label: {m: sorted(h) for m, h in models.items()} for label, models in out.items()}
 
 

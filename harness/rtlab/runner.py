@@ -4,6 +4,7 @@ import json
 import os
 import platform
 import random
+import re
 import shlex
 import shutil
 import signal
@@ -81,24 +82,58 @@ def environment(root):
 # ---------------------------------------------------------------- plan
 
 class Cell:
-    def __init__(self, workload, impl, variant, gomaxprocs, params):
+    def __init__(self, workload, impl, variant, gomaxprocs, params, gogc=None, godebug=None):
         self.workload = workload      # Workload
         self.impl = impl              # "rt" | "go" | "native" (a workload's reference server)
         self.variant = variant        # combination name, "go", or the reference's name
         self.gomaxprocs = gomaxprocs
         self.params = params
+        self.gogc = gogc              # GOGC of the run ("100", "off"), None: unset
+        self.godebug = godebug        # GODEBUG of the run (canonical, parse_godebug), None: unset
 
     def key(self):
-        return (self.workload.name, self.impl, self.variant, self.gomaxprocs, json.dumps(self.params, sort_keys=True))
+        """The cell's identity, as the database's cells table spells it (an
+        unset GOGC or GODEBUG is "")."""
+        return (self.workload.name, self.impl, self.variant, self.gomaxprocs, json.dumps(self.params, sort_keys=True),
+                self.gogc or "", self.godebug or "")
 
     def label(self):
-        return cell_label(self.workload.name, self.variant, self.gomaxprocs, self.params)
+        return cell_label(self.workload.name, self.variant, self.gomaxprocs, self.params, self.gogc, self.godebug)
+
+    def environ(self):
+        """The environment of the cell's runs: this process's, less the GOGC
+        and GODEBUG it may have (a cell's are the ones it names), plus the
+        cell's GOMAXPROCS, GOGC, GODEBUG and variant."""
+        env = {k: v for k, v in os.environ.items() if k not in RUNTIME_ENV}
+        env.update(GOMAXPROCS=str(self.gomaxprocs), RTLAB_VARIANT=self.variant)
+        if self.gogc is not None:
+            env["GOGC"] = self.gogc
+        if self.godebug is not None:
+            env["GODEBUG"] = self.godebug
+        return env
 
 
-def cell_label(workload, variant, gomaxprocs, params):
-    """How messages name a cell: spawn[perp_coop, GOMAXPROCS=2, goroutines=2000]."""
+def cell_label(workload, variant, gomaxprocs, params, gogc=None, godebug=None):
+    """How messages name a cell: spawn[perp_coop, GOMAXPROCS=2, GOGC=50, goroutines=2000]."""
     p = ",".join(f"{k}={v}" for k, v in sorted(params.items()))
-    return f"{workload}[{variant}, GOMAXPROCS={gomaxprocs}, {p}]"
+    env = "".join(f", {k}={v}" for k, v in (("GOGC", gogc), ("GODEBUG", godebug)) if v)
+    return f"{workload}[{variant}, GOMAXPROCS={gomaxprocs}{env}, {p}]"
+
+
+# The runtime settings a cell names; rtlab's own values of them are not passed on.
+RUNTIME_ENV = ("GOGC", "GODEBUG")
+# GODEBUG keys whose value Go 1.19's runtime (runtime1.go, dbgvars) or rt
+# (runtime/sched/runtime.cc) reads as an integer: a value that is not one
+# would be ignored there without a word, so rtlab refuses it. Other keys
+# (those of net/http, crypto/x509, ...) pass through as they are.
+GODEBUG_INT_KEYS = frozenset((
+    "allocfreetrace", "clobberfree", "cgocheck", "efence", "gccheckmark", "gcpacertrace", "gcshrinkstackoff",
+    "gcstoptheworld", "gctrace", "invalidptr", "madvdontneed", "sbrk", "scavtrace", "scheddetail", "schedtrace",
+    "tracebackancestors", "asyncpreemptoff", "inittrace", "harddecommit", "adaptivestackstart",
+    "schedlatency", "stacksize", "stackguard"))
+_GODEBUG_KEY = re.compile(r"^[A-Za-z0-9_.-]+$")
+_GODEBUG_VALUE = re.compile(r"^[^\s,=]+$")
+_INT32 = re.compile(r"^-?[0-9]+$")
 
 
 def parse_shard(s):
@@ -124,6 +159,63 @@ def parse_procs(s):
     return sorted(set(out))
 
 
+def parse_gogc(s):
+    """--gogc 50,100,off -> ["50", "100", "off"] (sorted, off last); None
+    (not given) -> [None], GOGC unset. Values as Go 1.19 reads GOGC
+    (readGOGC): "off", or a decimal integer that fits an int32, where 0
+    collects continuously. A negative integer, which Go also reads as off,
+    is refused in favour of "off", so that one setting has one spelling."""
+    if s is None:
+        return [None]
+    out = set()
+    for x in s.split(","):
+        x = x.strip()
+        if x == "off":
+            out.add(x)
+            continue
+        if not _INT32.match(x) or int(x) > 2 ** 31 - 1:
+            raise PlanError(f"--gogc {s!r}: {x!r} is not a GOGC value: want off or a decimal integer from 0 "
+                            f"to {2 ** 31 - 1} (the heap growth between collections, in percent)")
+        if int(x) < 0:
+            raise PlanError(f"--gogc {s!r}: {x!r}: Go reads a negative GOGC as off; write off")
+        out.add(str(int(x)))
+    return sorted(out, key=lambda v: (v == "off", int(v) if v != "off" else 0))
+
+
+def parse_godebug(items):
+    """--godebug values -> the GODEBUG settings of the matrix (each one a
+    value of the dimension), canonical: KEY=VALUE pairs joined by commas in
+    key order. Each item is one GODEBUG as Go writes it, a comma-separated
+    list of KEY=VALUE; repeating --godebug adds another setting. None or []
+    -> [None], GODEBUG unset. Refused: an empty item or field, a field
+    without '=', an empty or odd key, an empty value or one with spaces, a
+    key given twice, a non-integer value for a key the runtime reads as an
+    integer (GODEBUG_INT_KEYS). Unknown keys pass through, as in Go."""
+    if not items:
+        return [None]
+    out = []
+    for it in items:
+        pairs = {}
+        for field in it.split(","):
+            if "=" not in field:
+                raise PlanError(f"--godebug {it!r}: {field!r} is not KEY=VALUE"
+                                + (" (empty field)" if not field else ""))
+            k, v = field.split("=", 1)
+            if not _GODEBUG_KEY.match(k):
+                raise PlanError(f"--godebug {it!r}: {k!r} is not a GODEBUG key (letters, digits, '_', '.', '-')")
+            if not _GODEBUG_VALUE.match(v):
+                raise PlanError(f"--godebug {it!r}: {k}: want a value without spaces, ',' or '=', got {v!r}")
+            if k in pairs:
+                raise PlanError(f"--godebug {it!r}: {k} is given twice")
+            if k in GODEBUG_INT_KEYS and not (_INT32.match(v) and abs(int(v)) <= 2 ** 31 - 1):
+                raise PlanError(f"--godebug {it!r}: {k}={v}: the runtime reads {k} as an integer")
+            pairs[k] = v
+        canon = ",".join(f"{k}={pairs[k]}" for k in sorted(pairs))
+        if canon not in out:
+            out.append(canon)
+    return out
+
+
 def parse_params(items):
     """--param k=v or workload.k=v -> {workload_or_None: {k: v}}."""
     out = {}
@@ -138,8 +230,11 @@ def parse_params(items):
     return out
 
 
-def plan(workloads, names, matrix, variant_spec, procs, params, smoke=False, go=False, shard=None):
-    """The cells of a matrix (sorted), after sharding."""
+def plan(workloads, names, matrix, variant_spec, procs, params, smoke=False, go=False, shard=None,
+         gogc=(None,), godebug=(None,)):
+    """The cells of a matrix (sorted), after sharding. gogc and godebug are
+    the values of those dimensions (parse_gogc, parse_godebug); every rt,
+    Go and reference cell is planned with each of them."""
     if names in (None, "", "all"):
         chosen = list(workloads.values())
     else:
@@ -166,16 +261,15 @@ def plan(workloads, names, matrix, variant_spec, procs, params, smoke=False, go=
             for k in unknown:
                 over.pop(k, None)
         vals = w.resolve_params(over, smoke=smoke)
+        if go and not w.has_go():
+            print(f"rtlab: workload {w.name} has no Go twin; skipping its Go cells", file=sys.stderr)
         for p in procs:
-            for c in combos:
-                cells.append(Cell(w, "rt", matrix.name(c), p, vals))
-            if go:
-                if w.has_go():
-                    cells.append(Cell(w, "go", "go", p, vals))
-                else:
-                    print(f"rtlab: workload {w.name} has no Go twin; skipping its Go cells", file=sys.stderr)
-                for ref in sorted(w.references):
-                    cells.append(Cell(w, "native", ref, p, vals))
+            for gc in gogc:
+                for gd in godebug:
+                    kinds = [("rt", matrix.name(c)) for c in combos]
+                    if go:
+                        kinds += ([("go", "go")] if w.has_go() else []) + [("native", r) for r in sorted(w.references)]
+                    cells += [Cell(w, impl, v, p, vals, gc, gd) for impl, v in kinds]
     cells.sort(key=lambda c: c.key())
     return deal(cells, shard) if shard else cells
 
@@ -446,7 +540,7 @@ class Recorder:
         started = datetime.datetime.utcnow().isoformat() + "Z"
         ok = status == "ok"
         self.db.add_run(uuid=uuidlib.uuid4().hex, session=self.session,
-                        cell=(c.workload.name, c.impl, c.variant, c.gomaxprocs, c.params),
+                        cell=(c.workload.name, c.impl, c.variant, c.gomaxprocs, c.params, c.gogc, c.godebug),
                         env=self.env_info, rep=rep, warmup=warm, status=status, error=error, started_at=started,
                         duration_s=dt, shard=self.shard, command=shlex.join(argv) if argv else None,
                         stderr_tail=tail, record=rec, metrics=schema.flatten(rec) if ok else None,
@@ -467,12 +561,17 @@ class Measurer:
     def run(self, c):
         """(status, error, record, stderr tail, seconds, argv) of one run of cell c."""
         argv = self.exe[c.key()] + [f"--{k}={v}" for k, v in sorted(c.params.items())]
-        env = dict(os.environ, GOMAXPROCS=str(c.gomaxprocs), RTLAB_VARIANT=c.variant)
-        status, err, rec, tail, dt = run_once(argv, env, c.workload.folder, self.timeout)
+        status, err, rec, tail, dt = run_once(argv, c.environ(), c.workload.folder, self.timeout)
         if status == "ok" and (rec.get("workload") != c.workload.name or rec.get("gomaxprocs") != c.gomaxprocs):
             status, err = "bad_record", (f"record says workload={rec.get('workload')!r} "
                                          f"gomaxprocs={rec.get('gomaxprocs')!r}, cell expects "
                                          f"{c.workload.name!r} {c.gomaxprocs}")
+        if status == "ok":
+            # A record that says what GOGC and GODEBUG its program saw must
+            # say the cell's (a driver, for one, must pass them on).
+            for key, want in (("gogc", c.gogc), ("godebug", c.godebug)):
+                if key in rec and rec[key] != want:
+                    status, err = "bad_record", f"record says {key}={rec[key]!r}, cell expects {want!r}"
         rv = rec.get("variant") if status == "ok" else None
         if c.impl == "rt" and rv not in (c.variant, None) and not c.workload.command:
             if rv in self.known_variants:  # the binary is another combination: wrong build

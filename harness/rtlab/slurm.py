@@ -167,7 +167,8 @@ class Submission:
         return os.path.join(self.path, "status", f"shard-{k}.exit")
 
     def cells(self, k):
-        return {tuple(c) for c in self.m["cells"][str(k)]}
+        # A submission from before GOGC and GODEBUG were dimensions planned them unset.
+        return {tuple(c) + ("", "")[len(c) - 5:] for c in self.m["cells"][str(k)]}
 
 
 def batch_script(n, run_argv, cpus, partition=None, time_limit=None, exclusive=False, options=()):
@@ -213,6 +214,10 @@ def run_argv(args, cells):
         a += ["--seed", str(args.seed)]
     for p in args.param:
         a += ["--param", p]
+    if args.gogc is not None:
+        a += ["--gogc", args.gogc]
+    for g in args.godebug:
+        a += ["--godebug", g]
     if args.smoke_params:
         a.append("--smoke-params")
     if args.go:
@@ -352,14 +357,12 @@ def _db_problem(path, expected):
     except dbmod.DatabaseError as e:
         return False, f"database unusable: {e}"
     try:
-        present = {tuple(r) for r in d.con.execute(
-            "SELECT DISTINCT c.workload, c.impl, c.variant, c.gomaxprocs, c.params_json"
-            " FROM runs JOIN cells c USING (cell_id)")}
+        present = d.cell_keys()
     finally:
         d.close()
 
     def names(keys):
-        return ", ".join(runner.cell_label(w, v, p, json.loads(pj)) for w, _, v, p, pj in sorted(keys))
+        return ", ".join(runner.cell_label(w, v, p, json.loads(pj), gc, gd) for w, _, v, p, pj, gc, gd in sorted(keys))
 
     if expected - present:
         return True, f"database lacks {len(expected - present)} of its {len(expected)} cells: {names(expected - present)}"

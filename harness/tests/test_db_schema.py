@@ -78,7 +78,7 @@ class Database(unittest.TestCase):
         con = sqlite3.connect(p)
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         self.assertTrue({"rtlab_schema", "runs", "cells", "metrics", "counters", "environment"} <= tables)
-        self.assertEqual(con.execute("SELECT app, version FROM rtlab_schema").fetchone(), ("rtlab", 2))
+        self.assertEqual(con.execute("SELECT app, version FROM rtlab_schema").fetchone(), ("rtlab", 3))
         self.assertEqual(con.execute("SELECT value, supported FROM counters WHERE name='cycles'").fetchone(),
                          (None, 0))
         self.assertEqual(con.execute("SELECT value FROM counters WHERE name='page-faults'").fetchone(), (3.0,))
@@ -104,7 +104,7 @@ class Database(unittest.TestCase):
         self.assertEqual([r["uuid"] for r in db.runs()], ["u1"])  # nothing lost
         db.close()
         con = sqlite3.connect(p)
-        self.assertEqual(con.execute("SELECT version FROM rtlab_schema").fetchone(), (2,))
+        self.assertEqual(con.execute("SELECT version FROM rtlab_schema").fetchone(), (3,))
         self.assertIn("side", [r[1] for r in con.execute("PRAGMA table_info(runs)")])
         con.close()
 

@@ -1,7 +1,9 @@
 """End to end: a tiny real matrix (the spawn workload, two variants, one
-repetition, tiny parameters) from prebuilt binaries, then the report."""
+repetition, tiny parameters) from prebuilt binaries, then the report; and
+gc_latency's rt binary under a GOGC sweep (the GC fields of its records)."""
 import json
 import os
+import sqlite3
 import unittest
 
 import util
@@ -74,6 +76,39 @@ class EndToEnd(unittest.TestCase):
                 else:
                     self.assertEqual(cell, "unsupported", f"{row[1]} {name}: never read, shown as {cell!r}")
 
+
+    def test_gc_fields_and_gogc_reach_the_rt_binary(self):
+        """gc_latency's default combination under three GOGC values: every GC
+        field of the record is filled, and GOGC reaches the runtime (off: no
+        collection in the region; 25 collects more often than 400)."""
+        d = util.tmpdir()
+        db = os.path.join(d, "gc.db")
+        r = util.rtlab("run", "--workload", "gc_latency", "--variant", "default", "--gomaxprocs", "1",
+                       "--reps", "1", "--warmup", "0", "--param", "slots=20000", "--param", "pushes=200000",
+                       "--gogc", "25,400,off", "--bin-dir", util.bin_dir(), "--timeout", "60", "--db", db)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        con = sqlite3.connect(db)
+        recs = {g: json.loads(j) for g, j in con.execute(
+            "SELECT c.gogc, r.record_json FROM runs r JOIN cells c USING (cell_id)")}
+        con.close()
+        self.assertEqual(sorted(recs), ["25", "400", "off"])
+        cycles = {}
+        for g, rec in recs.items():
+            self.assertEqual(rec["gogc"], g)
+            gc, mem = rec["runtime"]["gc"], rec["runtime"]["memstats"]
+            for k in ("cycles", "forced_cycles", "max_pause_ns", "pause_total_ns", "pause_ns", "cpu_fraction"):
+                self.assertIsNotNone(gc.get(k), (g, k))
+            for k in ("heap_alloc", "total_alloc", "num_gc", "next_gc"):
+                self.assertIsNotNone(mem.get(k), (g, k))
+            self.assertEqual(gc["pause_ns"]["count"], min(gc["cycles"], 256), g)
+            self.assertGreaterEqual(mem["num_gc"], gc["cycles"], g)
+            self.assertGreaterEqual(mem["total_alloc"], 200000 * 1024, g)  # every push allocated its KiB
+            if gc["cycles"]:
+                self.assertGreater(gc["max_pause_ns"], 0, g)
+                self.assertLessEqual(gc["max_pause_ns"], gc["pause_total_ns"], g)
+            cycles[g] = gc["cycles"]
+        self.assertEqual(cycles["off"], 0)
+        self.assertGreater(cycles["25"], cycles["400"])
 
 if __name__ == "__main__":
     unittest.main()

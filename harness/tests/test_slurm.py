@@ -162,7 +162,7 @@ class Collect(unittest.TestCase):
 
     def test_shard_database_problems(self):
         d = util.tmpdir()
-        key = ("good", "rt", "perp_coop_radix", 1, '{"n": 10}')
+        key = ("good", "rt", "perp_coop_radix", 1, '{"n": 10}', "", "")
         path = os.path.join(d, "shard-1.db")
         self.assertEqual(slurm._db_problem(path, {key}), (False, f"wrote no database ({path} is missing)"))
         with open(path, "wb") as f:

@@ -2,7 +2,10 @@
 """A fake rtlab workload for the harness tests. Behaviour from argv[1]:
 good (a valid record; latency scaled by RTLAB_FAKE_SCALE), dist (a
 controlled distribution, below), crash, hang, badjson, badrecord, flaky
-(crashes while the file $RTLAB_FAKE_FAIL_FILE exists, else good).
+(crashes while the file $RTLAB_FAKE_FAIL_FILE exists, else good), wrongenv
+(good, but its record claims GOGC=1), gc (good, with a runtime.gc of 5
+collections whose pauses are 10..50 µs x RTLAB_FAKE_GC_SCALE, 1% jitter).
+Every record says which GOGC and GODEBUG the program saw.
 
 dist: ns_per_op is 1000 x scale x a lognormal factor (sigma 3%), and one run
 in 20 is an outlier 30% slower (a neighbour stealing the CPU); the lat_ns
@@ -57,6 +60,15 @@ rec = {"schema": "rtlab.run", "schema_version": 1, "workload": os.path.basename(
        "counter_info": {"cycles": {"error": "perf_event_open: No such file or directory (ENOENT)"}},
        "runtime": {"sched": {"ctxswitches": 100}, "stw_pause_ns": None, "sched_latency_ns": None, "gc": None,
                    "memstats": None}}
+if mode == "gc":
+    gs = float(os.environ.get("RTLAB_FAKE_GC_SCALE", "1"))
+    ps = [int(10000 * k * gs * (1 + rng.uniform(-0.01, 0.01))) for k in range(1, 6)]
+    rec["runtime"]["gc"] = {
+        "cycles": 5, "forced_cycles": 0, "max_pause_ns": max(ps), "pause_total_ns": sum(ps), "cpu_fraction": 0.1,
+        "pause_ns": {"layout": "hdr", "lowest": 1, "highest": 60 * 10 ** 9, "sigfigs": 3, "count": 5, "saturated": 0,
+                     "min": ps[0], "max": ps[-1], "mean": sum(ps) / 5, "p50": ps[2], "p90": ps[4], "p99": ps[4],
+                     "p999": ps[4], "buckets": [[p, p, 1] for p in ps]}}
+rec.update(gogc="1" if mode == "wrongenv" else os.environ.get("GOGC"), godebug=os.environ.get("GODEBUG"))
 if mode == "badrecord":
     rec["counters"]["cycles"] = "n/a"
 print("fake: some human output")

@@ -1,0 +1,7 @@
+module rtlab/workloads/gc_latency
+
+go 1.19
+
+require rtlab/harness/go v0.0.0
+
+replace rtlab/harness/go => ../../../harness/go
