@@ -22,12 +22,22 @@ namespace runq = rt::policy::runq;
 // tests put records that are not real goroutines into the real global
 // queue, and a scheduler that took one would run it. m->locks > 0 (Go's
 // acquirem) makes both the cooperative check and the SIGURG handler
-// refuse to preempt.
+// refuse to preempt. The runtime's own goroutines (the background
+// sweeper after a collection) may be runnable at first: they run and park
+// before f starts, so that the queues hold only the test's records, which
+// the test's thieves would otherwise take for its own.
 template <class F>
 void with_global_queue_to_myself(F f) {
   int old = rt::gomaxprocs(1);
-  rt::internal::M* mp = rt::internal::getm();
-  mp->locks++;
+  rt::internal::M* mp = nullptr;
+  for (int tries = 0;; tries++) {
+    ASSERT_LT(tries, 1000) << "other goroutines stayed runnable";
+    rt::gosched();
+    mp = rt::internal::getm();
+    mp->locks++;
+    if (rt::internal::sched.runqsize.load() == 0 && runq::empty(mp->p)) break;
+    mp->locks--;
+  }
   f();
   mp->locks--;
   rt::gomaxprocs(old);
