@@ -13,6 +13,39 @@
 
         .section .text.rt_arch,"ax",@progbits
 
+// The callee-saved registers in the order of a suspended context (above):
+// pushed rbp first, so r15 ends lowest. With CFI, for frames an unwinder
+// may walk through.
+.macro PUSH_CALLEE_SAVED
+        pushq   %rbp
+        .cfi_adjust_cfa_offset 8
+        pushq   %rbx
+        .cfi_adjust_cfa_offset 8
+        pushq   %r12
+        .cfi_adjust_cfa_offset 8
+        pushq   %r13
+        .cfi_adjust_cfa_offset 8
+        pushq   %r14
+        .cfi_adjust_cfa_offset 8
+        pushq   %r15
+        .cfi_adjust_cfa_offset 8
+.endm
+
+.macro POP_CALLEE_SAVED
+        popq    %r15
+        .cfi_adjust_cfa_offset -8
+        popq    %r14
+        .cfi_adjust_cfa_offset -8
+        popq    %r13
+        .cfi_adjust_cfa_offset -8
+        popq    %r12
+        .cfi_adjust_cfa_offset -8
+        popq    %rbx
+        .cfi_adjust_cfa_offset -8
+        popq    %rbp
+        .cfi_adjust_cfa_offset -8
+.endm
+
 // void rt_gogo(void* sp)  -- resumes a suspended context, never returns.
         .globl  rt_gogo
         .type   rt_gogo, @function
@@ -54,18 +87,7 @@ rt_gogo:
         .p2align 4
 rt_mcall:
         .cfi_startproc
-        pushq   %rbp
-        .cfi_adjust_cfa_offset 8
-        pushq   %rbx
-        .cfi_adjust_cfa_offset 8
-        pushq   %r12
-        .cfi_adjust_cfa_offset 8
-        pushq   %r13
-        .cfi_adjust_cfa_offset 8
-        pushq   %r14
-        .cfi_adjust_cfa_offset 8
-        pushq   %r15
-        .cfi_adjust_cfa_offset 8
+        PUSH_CALLEE_SAVED
         subq    $8, %rsp
         .cfi_adjust_cfa_offset 8
         stmxcsr 0(%rsp)
@@ -113,18 +135,7 @@ rt_systemstack_switch:
         .p2align 4
 rt_entersyscall:
         .cfi_startproc
-        pushq   %rbx
-        .cfi_adjust_cfa_offset 8
-        pushq   %rbp
-        .cfi_adjust_cfa_offset 8
-        pushq   %r12
-        .cfi_adjust_cfa_offset 8
-        pushq   %r13
-        .cfi_adjust_cfa_offset 8
-        pushq   %r14
-        .cfi_adjust_cfa_offset 8
-        pushq   %r15
-        .cfi_adjust_cfa_offset 8
+        PUSH_CALLEE_SAVED
         movq    %rsp, %rdi
         // Six pushes and the return address: rsp is 8 mod 16 here, so one
         // more word aligns the call.
@@ -133,18 +144,7 @@ rt_entersyscall:
         call    rt_entersyscall_body
         addq    $8, %rsp
         .cfi_adjust_cfa_offset -8
-        popq    %r15
-        .cfi_adjust_cfa_offset -8
-        popq    %r14
-        .cfi_adjust_cfa_offset -8
-        popq    %r13
-        .cfi_adjust_cfa_offset -8
-        popq    %r12
-        .cfi_adjust_cfa_offset -8
-        popq    %rbp
-        .cfi_adjust_cfa_offset -8
-        popq    %rbx
-        .cfi_adjust_cfa_offset -8
+        POP_CALLEE_SAVED
         ret
         .cfi_endproc
         .size   rt_entersyscall, .-rt_entersyscall

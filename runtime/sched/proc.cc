@@ -1385,7 +1385,7 @@ void unlock_os_thread() {
 // ---- Syscalls -------------------------------------------------------------------
 
 // saved: the six callee-saved registers rt_entersyscall pushed (r15,
-// r14, r13, r12, rbp, rbx from low to high), its return address above.
+// r14, r13, r12, rbx, rbp from low to high), its return address above.
 extern "C" void rt_entersyscall_body(uintptr_t* saved) {
   G* gp = getg();
   M* mp = getm();
