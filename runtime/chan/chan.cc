@@ -14,6 +14,7 @@
 #include "rt/panic.h"
 #include "runtime/mem/fixalloc.h"
 #include "runtime/mem/malloc.h"
+#include "runtime/mem/mbarrier.h"
 
 namespace rt::internal {
 
@@ -89,6 +90,7 @@ bool empty(const HChan* c) {
 }  // namespace
 
 void buf_put(HChan* c, void* ep) {
+  typed_barrier(c->slot(c->sendx), ep, c->type->size);
   c->type->move_construct(c->slot(c->sendx), ep);
   if (++c->sendx == c->dataqsiz) c->sendx = 0;
   __atomic_store_n(&c->qcount, c->qcount + 1, __ATOMIC_RELAXED);
@@ -96,7 +98,10 @@ void buf_put(HChan* c, void* ep) {
 
 void buf_take(HChan* c, void* ep) {
   void* slot = c->slot(c->recvx);
-  if (ep != nullptr) c->type->move_construct(ep, slot);
+  if (ep != nullptr) {
+    typed_barrier(ep, slot, c->type->size);
+    c->type->move_construct(ep, slot);
+  }
   c->type->destroy(slot);
   if (++c->recvx == c->dataqsiz) c->recvx = 0;
   __atomic_store_n(&c->qcount, c->qcount - 1, __ATOMIC_RELAXED);
@@ -116,6 +121,7 @@ inline void complete_waiter(SudoG* sg, void (*unlock)(void*), void* arg) {
 
 void send_to_waiter(HChan* c, SudoG* sg, void* ep, void (*unlock)(void*), void* arg) {
   if (sg->elem != nullptr) {
+    typed_barrier(sg->elem, ep, c->type->size);
     c->type->move_construct(sg->elem, ep);
     sg->elem = nullptr;
   }
@@ -124,13 +130,20 @@ void send_to_waiter(HChan* c, SudoG* sg, void* ep, void (*unlock)(void*), void* 
 
 void recv_from_waiter(HChan* c, SudoG* sg, void* ep, void (*unlock)(void*), void* arg) {
   if (c->dataqsiz == 0) {
-    if (ep != nullptr) c->type->move_construct(ep, sg->elem);
+    if (ep != nullptr) {
+      typed_barrier(ep, sg->elem, c->type->size);
+      c->type->move_construct(ep, sg->elem);
+    }
   } else {
     // The buffer is full: take its head; the sender's value goes to the
     // tail, which is the slot just freed, so FIFO order holds.
     void* head = c->slot(c->recvx);
-    if (ep != nullptr) c->type->move_construct(ep, head);
+    if (ep != nullptr) {
+      typed_barrier(ep, head, c->type->size);
+      c->type->move_construct(ep, head);
+    }
     c->type->destroy(head);
+    typed_barrier(head, sg->elem, c->type->size);
     c->type->move_construct(head, sg->elem);
     if (++c->recvx == c->dataqsiz) c->recvx = 0;
     c->sendx = c->recvx;

@@ -1,32 +1,68 @@
-// The collection cycle and its pacer (Go's mgc.go and mgcpacer.go), for a
-// stop-the-world mark-sweep collector.
+// The collection cycle, the mark workers, assists and the pacer (Go's
+// mgc.go and mgcpacer.go).
 //
-// A cycle, serialised by gc_sema (Go's gcsema) and run by the goroutine
-// that triggered it:
-//   1. stop the world (stop_the_world also takes worldsema);
-//   2. sweep termination: every P's mcache and the P-less mcache give back
-//      their spans (mcache_release_all), so allocBits are complete and no
-//      span is half allocated; the P-less mcache stays locked until the end
-//      of the cycle, so a thread without a P cannot allocate meanwhile;
-//   3. mark (mgcmark.cc) from every root, on the g0 stack, the collecting
-//      goroutine suspended at a point where its registers are spilled;
-//   4. mark termination: every in-use span is queued for sweeping and
-//      becomes unswept (mgcsweep.cc);
-//   5. the pacer sets the next goal, the world restarts, the background
-//      sweeper is readied, statistics and the gctrace line are published.
-// Sweeping then runs concurrently with the program (lazily in mcentral,
-// in the background sweeper, before the heap grows); sweep termination of
-// the next cycle finishes whatever is left. Everything from the stop
-// request to the restart is one pause; PauseNs records it, as Go counts
-// its pauses (sweep termination plus mark termination).
+// A cycle (Go's gcStart ... gcMarkTermination), serialised by gc_sema,
+// which is held from the start to the end of mark termination:
+//   1. sweep termination: the goroutine that triggered the cycle sweeps
+//      what the last cycle left (before any pause), then stops the world;
+//      with the world stopped the sweep is finished (usually nothing is
+//      left), every P's tiny block is dropped (a tiny block taken before
+//      the mark would hold new objects in a white object), the mark phase
+//      is prepared (mgcmark.cc: root jobs, the count of stacks to scan),
+//      and the phase becomes kGCmark: the write barrier is on, new objects
+//      are black, mark workers and assists may run. The world restarts
+//      and the triggering goroutine scans its own stack.
+//   2. concurrent mark: mark workers (below) and assists drain root jobs
+//      and grey objects; write barriers and stack scans add grey objects.
+//   3. mark termination, without draining (proposal 26903): a marker that
+//      finds no work left and no other marker busy calls gc_mark_done,
+//      which stops the world and, with every P stopped, flushes each P's
+//      buffered work to the global list. Work found there (write barriers
+//      greyed objects into a P's buffer after the last drain) restarts the
+//      world and marking goes on; the pause stays a flush, never a drain.
+//      Otherwise the phase ends: the barrier goes off, gccheckmark
+//      verifies if asked, every mcache gives back its spans, every in-use
+//      span is queued for sweeping and becomes unswept (mgcsweep.cc), the
+//      pacer sets the next trigger and goal, and the world restarts.
+//   4. concurrent sweep (mgcsweep.cc); the background sweeper is readied.
+// PauseNs of a cycle sums its stop-the-world pauses: sweep termination,
+// every mark-termination attempt, and the final one (Go counts the two
+// pauses of a cycle the same way). GODEBUG=gcstoptheworld=1 runs the
+// whole mark inside the sweep-termination pause instead (Go's knob, the
+// stop-the-world ablation): the same root jobs and drain, one pause.
 //
-// Pacer (Go's gcControllerState without the concurrent-mark parts): the
-// heap goal is heap_marked x (1 + GOGC/100), at least heapMinimum = 4 MiB
-// x GOGC/100, where heap_marked is the live heap the last mark found.
-// mallocgc tests heap_live against the trigger whenever it takes a fresh
-// span or allocates a large object (never on its fast path); with the
-// world stopped for the whole cycle the trigger is the goal itself. GOGC
-// is read as Go's readGOGC does: "off" disables, a number (a sign allowed)
+// Mark workers (Go's gcBgMarkWorker): one system goroutine per P, parked
+// while idle. The scheduler runs a P's worker (gc_find_runnable_worker)
+// as a dedicated worker (until no work is left or it is preempted) or a
+// fractional one (until its P's share of mark-phase time exceeds the
+// fractional goal), and findrunnable runs it in idle mode (until the P has
+// other work) when the P would otherwise go idle. The background
+// utilisation goal is 25% of GOMAXPROCS: round(0.25 x GOMAXPROCS)
+// dedicated workers, and when that rounding is more than 30% off, one
+// fewer and a fractional goal per P for the remainder (Go's startCycle;
+// with GOMAXPROCS below 4 only fractional and idle workers run).
+//
+// Assists (Go's gcAssistAlloc): while marking, every allocation charges
+// its bytes to the allocating goroutine's gc_assist_bytes. A goroutine in
+// debt first takes background credit (scan work the workers did beyond
+// what assists needed), then scans assist_ratio x debt bytes itself (at
+// least kAssistMinWork), where assist_ratio is the scan work expected to
+// be left (the live heap of the last cycle less what is scanned) per byte
+// of heap left before the goal. When no work is to be had, the rest of
+// the debt is forgiven (Go parks the goroutine until credit comes in;
+// here the heap may pass its goal instead).
+//
+// Pacer (Go 1.5-1.17's gcControllerState): the heap goal is heap_marked x
+// (1 + GOGC/100), at least heapMinimum = 4 MiB x GOGC/100, where
+// heap_marked is the live heap the last mark found. A cycle starts when
+// heap_live reaches the trigger, heap_marked + trigger_fraction x (goal -
+// heap_marked); trigger_fraction starts at 7/8 and after each cycle moves
+// half way to where that cycle says it should have been (Go's endCycle:
+// triggerError = goalGrowth - triggerRatio - u/0.30 x (actualGrowth -
+// triggerRatio), u the mark phase's CPU utilisation), within [0.6, 0.95]
+// of the goal's growth. mallocgc tests the trigger whenever it takes a
+// fresh span or allocates a large object, never on its fast path. GOGC is
+// read as Go's readGOGC does: "off" disables, a number (a sign allowed)
 // sets the percentage, a negative one disables, anything else is ignored.
 //
 // Time trigger (Go's forcegchelper): a system goroutine parks until
@@ -46,32 +82,56 @@
 #include "rt/mem.h"
 #include "rt/rt.h"
 #include "rt/sync.h"
+#include "runtime/gc/mgcwork.h"
 #include "runtime/mem/malloc.h"
 #include "runtime/mem/mcache.h"
 #include "runtime/mem/mheap.h"
+#include "runtime/policy/runq.h"
 #include "runtime/sched/runtime2.h"
 
+extern "C" unsigned char rt_write_barrier_enabled;
+
 namespace rt::internal {
+
+std::atomic<uint32_t> gcphase{kGCoff};
+std::atomic<bool> gc_blacken_enabled{false};
 
 namespace {
 
 constexpr uint64_t kDefaultHeapMinimum = uint64_t(4) << 20;
 constexpr uint64_t kNoTrigger = ~uint64_t(0);
+constexpr double kBackgroundUtilization = 0.25;  // Go's gcBackgroundUtilization
+constexpr double kGoalUtilization = 0.30;        // Go's gcGoalUtilization
+constexpr double kMaxUtilizationError = 0.3;
+constexpr int64_t kAssistMinWork = 64 << 10;  // Go's gcOverAssistWork
 
-std::atomic<uint32_t> gc_sema{1};
+std::atomic<uint32_t> start_sema{1};      // Go's work.startSema
+std::atomic<uint32_t> gc_sema{1};         // Go's gcsema: start to end of mark termination
+std::atomic<uint32_t> mark_done_sema{1};  // Go's work.markDoneSema
 std::atomic<bool> gc_enabled{false};
+std::atomic<uint32_t> work_cycles{0};  // cycles started (Go's work.cycles)
+
 std::atomic<uint64_t> gc_trigger{kDefaultHeapMinimum};
+std::atomic<uint64_t> gc_goal{kDefaultHeapMinimum};
 int32_t gcpercent = 100;   // < 0: off (gc_sema)
 uint64_t heap_minimum = kDefaultHeapMinimum;
+double trigger_fraction = 7.0 / 8.0;  // of the runway from heap_marked to the goal
+uint64_t heap_marked = 0;             // live bytes the last mark found (gc_sema)
 int32_t debug_gctrace = 0;
+int32_t debug_gcstoptheworld = 0;
+bool debug_gccheckmark = false;
 int64_t runtime_init_time = 0;
 std::atomic<int64_t> last_gc_nanotime{0};  // end of the last cycle
+
+// Goroutines waiting for a mark phase to end (Go's work.sweepWaiters).
+Lock waiters_lock{LockRank::kGcWaiters};
+GQueue waiters;
+constexpr const char kWaitReasonWaitForGCCycle[] = "wait for GC cycle";
 
 // The force-GC helper: parked (idle) until sysmon readies it.
 G* forcegc_g = nullptr;
 std::atomic<bool> forcegc_idle{false};
 constexpr const char kWaitReasonForceGCIdle[] = "force gc (idle)";
-uint64_t heap_marked = 0;  // live bytes the last mark found (gc_sema)
 
 // MemStats' GC fields, under stats_lock.
 SpinLock stats_lock{LockRank::kGcStats};
@@ -83,19 +143,42 @@ struct GcStats {
   uint64_t pause_total_ns = 0;
   uint64_t pause_ns[256] = {};
   uint64_t pause_end[256] = {};
-  uint64_t gc_cpu_ns = 0;  // pause x GOMAXPROCS, summed
+  uint64_t gc_cpu_ns = 0;  // pauses x GOMAXPROCS, plus worker and assist time
 } stats;
 
-// One cycle's record, filled as it goes.
+// The cycle in progress (gc_sema).
 struct Cycle {
   bool forced;
-  G* self;
-  uintptr_t self_sp;
   int32_t procs;
   int64_t t_sweep_term, t_mark, t_mark_term, t_end;
+  int64_t sweep_term_ns, mark_term_ns, pause_ns;
   uint64_t heap0, heap1, heap2, goal;
   MarkResult mark;
+  std::atomic<int64_t> assist_ns, dedicated_ns, fractional_ns, idle_ns;
+} cy;
+
+// Mark workers, one per P id.
+enum class WorkerMode { kDedicated, kFractional, kIdle };
+struct Worker {
+  G* g = nullptr;
+  std::atomic<bool> parked{false};
+  WorkerMode mode = WorkerMode::kIdle;
 };
+Worker workers[kMaxProcs];
+std::atomic<int32_t> dedicated_left{0};
+double fractional_goal = 0;
+int64_t mark_start_time = 0;
+std::atomic<int64_t> fractional_ns[kMaxProcs];
+constexpr const char kWaitReasonGCWorkerIdle[] = "GC worker (idle)";
+
+// Assists.
+std::atomic<int64_t> bg_scan_credit{0};
+uint64_t expected_scan_work = 0;
+
+// The goroutine running a stopped part of the cycle, and where it spilled
+// its registers (run_stopped).
+G* stopped_self = nullptr;
+uintptr_t stopped_self_sp = 0;
 
 uint64_t unix_nanos() {
   timespec ts;
@@ -118,62 +201,133 @@ bool atoi32(const char* s, int32_t* out) {
   return true;
 }
 
+
 // Go's setGCPercent (gc_sema held, or start-up).
 void set_gcpercent(int32_t in) {
   gcpercent = in < 0 ? -1 : in;
   heap_minimum = gcpercent < 0 ? 0 : kDefaultHeapMinimum * uint64_t(gcpercent) / 100;
 }
 
-// The goal after a mark that found `marked` live bytes.
-uint64_t heap_goal(uint64_t marked) {
-  if (gcpercent < 0) return kNoTrigger;
-  uint64_t goal = marked + marked / 100 * uint64_t(gcpercent) + marked % 100 * uint64_t(gcpercent) / 100;
-  return goal < heap_minimum ? heap_minimum : goal;
-}
-
-// Publishes the goal that follows from heap_marked and gcpercent (Go's
-// gcControllerCommit; gc_sema held, or start-up).
+// Publishes the goal and trigger that follow from heap_marked, gcpercent
+// and trigger_fraction (Go's gcControllerCommit; gc_sema held, or
+// start-up).
 void commit_goal() {
-  uint64_t next = heap_goal(heap_marked);
-  gc_trigger.store(next, std::memory_order_relaxed);
+  uint64_t goal = kNoTrigger;
+  uint64_t trigger = kNoTrigger;
+  if (gcpercent >= 0) {
+    uint64_t m = heap_marked;
+    goal = m + m / 100 * uint64_t(gcpercent) + m % 100 * uint64_t(gcpercent) / 100;
+    if (goal < heap_minimum) goal = heap_minimum;
+    trigger = m + uint64_t(double(goal - m) * trigger_fraction);
+  }
+  gc_goal.store(goal, std::memory_order_relaxed);
+  gc_trigger.store(trigger, std::memory_order_relaxed);
   stats_lock.lock();
-  stats.next_gc = next == kNoTrigger ? 0 : next;
+  stats.next_gc = goal == kNoTrigger ? 0 : goal;
   stats_lock.unlock();
 }
 
-// Runs on g0 with the world stopped: sweep termination, mark, sweep.
-void stopped_body(void* arg) {
-  auto* cy = static_cast<Cycle*>(arg);
-  int32_t procs = gomaxprocs.load();
-  for (int32_t i = 0; i < procs; i++) {
-    if (allp[i]->mcache != nullptr) mcache_release_all(allp[i]->mcache);
-  }
-  nop_mcache_lock();
-  gc_finish_sweep();
-  mcache_release_all(nop_mcache_locked());
-  cy->heap0 = heap_counters.heap_live.load(std::memory_order_relaxed);
-  cy->t_mark = nanotime();
-  cy->mark = gc_mark(cy->self, cy->self_sp);
-  cy->heap1 = heap_counters.heap_live.load(std::memory_order_relaxed);
-  cy->t_mark_term = nanotime();
-  gc_sweep_start();
-  nop_mcache_unlock();
-  cy->heap2 = cy->mark.marked_bytes;
-  heap_marked = cy->heap2;
-  heap_counters.heap_live.store(cy->heap2, std::memory_order_relaxed);
-  commit_goal();
+// Go's endCycle: moves trigger_fraction half way to the value this cycle
+// says would have ended the mark at the goal.
+void update_trigger_fraction() {
+  if (gcpercent <= 0 || heap_marked == 0) return;
+  double goal_growth = double(gcpercent) / 100;
+  double ratio = trigger_fraction * goal_growth;
+  double actual_growth = double(cy.heap1) / double(heap_marked) - 1;
+  double mark_ns = double(cy.t_mark_term - cy.t_mark);
+  double utilization = kBackgroundUtilization;
+  if (mark_ns > 0) utilization += double(cy.assist_ns.load()) / (mark_ns * double(cy.procs));
+  double error = goal_growth - ratio - utilization / kGoalUtilization * (actual_growth - ratio);
+  ratio += 0.5 * error;
+  double f = ratio / goal_growth;
+  trigger_fraction = f < 0.6 ? 0.6 : f > 0.95 ? 0.95 : f;
 }
 
-// Spills the callee-saved registers into this frame, so that the scan of
-// the collecting goroutine's own stack from here up sees every reference
-// its callers hold, then runs the stopped part on g0.
-__attribute__((noinline)) void run_stopped(Cycle* cy) {
+// Spills the callee-saved registers into this frame, so that a scan of
+// the calling goroutine's stack from here up sees every reference its
+// callers hold, then runs fn on g0 (the world is stopped, or the stack
+// scanned is the caller's own).
+__attribute__((noinline)) void run_stopped(void (*fn)(void*), void* arg) {
   __builtin_unwind_init();
   uintptr_t sp;
   asm volatile("movq %%rsp, %0" : "=r"(sp));
-  cy->self_sp = sp;
-  systemstack(stopped_body, cy);
+  stopped_self = getg();
+  stopped_self_sp = sp;
+  systemstack(fn, arg);
   asm volatile("" : : : "memory");
+}
+
+// The triggering goroutine, running again after sweep termination.
+void scan_own_stack() {
+  run_stopped([](void*) { gc_scan_self_at(stopped_self, stopped_self_sp); }, nullptr);
+}
+
+// Go's startCycle: the workers' shares for this mark phase.
+void plan_workers(int32_t procs) {
+  double total = double(procs) * kBackgroundUtilization;
+  auto dedicated = int32_t(total + 0.5);
+  double frac = 0;
+  double err = double(dedicated) / total - 1;
+  if (err < -kMaxUtilizationError || err > kMaxUtilizationError) {
+    if (double(dedicated) > total) dedicated--;
+    frac = (total - double(dedicated)) / double(procs);
+  }
+  dedicated_left.store(dedicated, std::memory_order_relaxed);
+  fractional_goal = frac;
+  for (int32_t i = 0; i < procs; i++) fractional_ns[i].store(0, std::memory_order_relaxed);
+}
+
+// World stopped: sweep termination and the start of the mark phase.
+void start_mark_stopped(void*) {
+  cy.procs = gomaxprocs.load();
+  gc_finish_sweep();
+  for (int32_t i = 0; i < cy.procs; i++) {
+    MCache* c = allp[i]->mcache;
+    if (c != nullptr) c->tiny = 0;
+  }
+  nop_mcache_lock();
+  nop_mcache_locked()->tiny = 0;
+  nop_mcache_unlock();
+  work_cycles.fetch_add(1, std::memory_order_relaxed);
+  gc_mark_prepare();
+  plan_workers(cy.procs);
+  bg_scan_credit.store(0, std::memory_order_relaxed);
+  expected_scan_work = heap_marked > kDefaultHeapMinimum ? heap_marked : kDefaultHeapMinimum;
+  cy.heap0 = heap_counters.heap_live.load(std::memory_order_relaxed);
+  gcphase.store(kGCmark, std::memory_order_release);
+  __atomic_store_n(&rt_write_barrier_enabled, 1, __ATOMIC_RELEASE);
+  gc_blacken_enabled.store(true, std::memory_order_release);
+}
+
+// World stopped, marking complete: mark termination (see the top).
+void mark_termination_stopped() {
+  gcphase.store(kGCmarktermination, std::memory_order_release);
+  gc_blacken_enabled.store(false, std::memory_order_release);
+  __atomic_store_n(&rt_write_barrier_enabled, 0, __ATOMIC_RELEASE);
+  if (debug_gccheckmark) gc_checkmark(stopped_self, stopped_self_sp);
+  cy.mark = gc_mark_result();
+  cy.heap1 = heap_counters.heap_live.load(std::memory_order_relaxed);
+  for (int32_t i = 0; i < cy.procs; i++) {
+    if (allp[i]->mcache != nullptr) mcache_release_all(allp[i]->mcache);
+  }
+  nop_mcache_lock();
+  mcache_release_all(nop_mcache_locked());
+  gc_sweep_start();
+  nop_mcache_unlock();
+  update_trigger_fraction();
+  cy.heap2 = cy.mark.marked_bytes;
+  heap_marked = cy.heap2;
+  heap_counters.heap_live.store(cy.heap2, std::memory_order_relaxed);
+  commit_goal();
+  gcphase.store(kGCoff, std::memory_order_release);
+}
+
+// World stopped (gcstoptheworld=1): the whole mark, then its termination.
+void mark_all_stopped() {
+  gc_scan_self_at(stopped_self, stopped_self_sp);
+  GcWork* gcw = gcw_of(getm()->p);
+  while (!gc_mark_complete_stopped()) gc_drain(gcw, DrainMode::kUntilStopped, 0, nullptr, nullptr);
+  mark_termination_stopped();
 }
 
 // Go's fmtNSAsMS: whole milliseconds from 10 ms, else two significant
@@ -199,29 +353,32 @@ void put_ms(char** p, char* end, uint64_t ns) {
                  static_cast<unsigned long long>(x % div));
 }
 
-void print_gctrace(const Cycle& cy, uint32_t numgc, double cpu_fraction) {
+
+void print_gctrace(uint32_t numgc, double cpu_fraction) {
   char buf[512];
   char* p = buf;
   char* end = buf + sizeof buf;
   uint64_t since_ms = uint64_t(cy.t_sweep_term - runtime_init_time) / 1000000;
   p += snprintf(p, size_t(end - p), "gc %u @%llu.%03llus %d%%: ", numgc, static_cast<unsigned long long>(since_ms / 1000),
                 static_cast<unsigned long long>(since_ms % 1000), int(cpu_fraction * 100));
-  uint64_t sweep_term = uint64_t(cy.t_mark - cy.t_sweep_term);
   uint64_t mark = uint64_t(cy.t_mark_term - cy.t_mark);
-  uint64_t mark_term = uint64_t(cy.t_end - cy.t_mark_term);
-  put_ms(&p, end, sweep_term);
+  put_ms(&p, end, uint64_t(cy.sweep_term_ns));
   p += snprintf(p, size_t(end - p), "+");
   put_ms(&p, end, mark);
   p += snprintf(p, size_t(end - p), "+");
-  put_ms(&p, end, mark_term);
-  // CPU: sweep termination and mark termination stop every P; the mark
-  // itself runs on one (no assists, no idle workers while stopped).
+  put_ms(&p, end, uint64_t(cy.mark_term_ns));
+  // CPU: both pauses stop every P; the mark's time is split into
+  // assists, dedicated and fractional workers, and idle workers.
   p += snprintf(p, size_t(end - p), " ms clock, ");
-  put_ms(&p, end, sweep_term * uint64_t(cy.procs));
-  p += snprintf(p, size_t(end - p), "+0/");
-  put_ms(&p, end, mark);
-  p += snprintf(p, size_t(end - p), "/0+");
-  put_ms(&p, end, mark_term * uint64_t(cy.procs));
+  put_ms(&p, end, uint64_t(cy.sweep_term_ns) * uint64_t(cy.procs));
+  p += snprintf(p, size_t(end - p), "+");
+  put_ms(&p, end, uint64_t(cy.assist_ns.load()));
+  p += snprintf(p, size_t(end - p), "/");
+  put_ms(&p, end, uint64_t(cy.dedicated_ns.load() + cy.fractional_ns.load()));
+  p += snprintf(p, size_t(end - p), "/");
+  put_ms(&p, end, uint64_t(cy.idle_ns.load()));
+  p += snprintf(p, size_t(end - p), "+");
+  put_ms(&p, end, uint64_t(cy.mark_term_ns) * uint64_t(cy.procs));
   p += snprintf(p, size_t(end - p), " ms cpu, %llu->%llu->%llu MB, %llu MB goal, %llu MB stacks, %llu MB globals, %d P%s\n",
                 static_cast<unsigned long long>(cy.heap0 >> 20), static_cast<unsigned long long>(cy.heap1 >> 20),
                 static_cast<unsigned long long>(cy.heap2 >> 20), static_cast<unsigned long long>(cy.goal >> 20),
@@ -232,11 +389,184 @@ void print_gctrace(const Cycle& cy, uint32_t numgc, double cpu_fraction) {
   (void)ignored;
 }
 
-enum class Trigger { kHeap, kTime, kUser };
+// After the world restarts from mark termination: statistics, the
+// gctrace line, the sweeper and the goroutines waiting for this mark.
+void finish_cycle() {
+  cy.t_end = nanotime();
+  gc_wake_bgsweep();
+  int64_t mark_cpu = cy.assist_ns.load() + cy.dedicated_ns.load() + cy.fractional_ns.load() + cy.idle_ns.load();
+  stats_lock.lock();
+  uint32_t i = stats.num_gc % 256;
+  stats.pause_ns[i] = uint64_t(cy.pause_ns);
+  stats.pause_end[i] = unix_nanos();
+  stats.last_gc = stats.pause_end[i];
+  last_gc_nanotime.store(cy.t_end, std::memory_order_relaxed);
+  stats.pause_total_ns += uint64_t(cy.pause_ns);
+  stats.gc_cpu_ns += uint64_t(cy.pause_ns) * uint64_t(cy.procs) + uint64_t(mark_cpu);
+  stats.num_gc++;
+  if (cy.forced) stats.num_forced_gc++;
+  uint32_t numgc = stats.num_gc;
+  double elapsed = double(cy.t_end - runtime_init_time) * double(cy.procs);
+  double fraction = elapsed > 0 ? double(stats.gc_cpu_ns) / elapsed : 0;
+  stats_lock.unlock();
+  if (debug_gctrace > 0) print_gctrace(numgc, fraction);
+  waiters_lock.lock();
+  GQueue list = waiters;
+  waiters = GQueue{};
+  waiters_lock.unlock();
+  int32_t n = 0;
+  for (G* gp = list.head; gp != nullptr; gp = gp->schedlink) n++;
+  injectglist(&list, n);
+  semrelease(&gc_sema);
+}
+
+// Go's gcMarkDone: called by a marker that found no work left (see the
+// top for the protocol).
+void gc_mark_done() {
+  semacquire(&mark_done_sema);
+  M* mp = getm();
+  if (!gc_marking() || !gc_no_drainers() || gc_mark_work_available(mp->p)) {
+    semrelease(&mark_done_sema);
+    return;
+  }
+  int64_t t0 = nanotime();
+  stop_the_world("GC (mark termination)");
+  struct Result {
+    bool complete;
+  } r{false};
+  run_stopped(
+      [](void* a) {
+        auto* res = static_cast<Result*>(a);
+        res->complete = gc_mark_complete_stopped();
+        if (res->complete) {
+          cy.t_mark_term = nanotime();
+          mark_termination_stopped();
+        }
+      },
+      &r);
+  start_the_world();
+  int64_t pause = nanotime() - t0;
+  cy.pause_ns += pause;
+  if (r.complete) {
+    cy.mark_term_ns = pause;
+    finish_cycle();
+  }
+  semrelease(&mark_done_sema);
+}
+
+// Whether a drain of worker mode mode should return now.
+struct WorkerStop {
+  WorkerMode mode;
+  P* p;
+  G* gp;
+  int64_t start;
+};
+
+bool worker_should_stop(void* arg) {
+  auto* w = static_cast<WorkerStop*>(arg);
+  if (sched.gcwaiting.load(std::memory_order_relaxed)) return true;
+  switch (w->mode) {
+    case WorkerMode::kDedicated:
+      return w->gp->preempt.load(std::memory_order_relaxed);
+    case WorkerMode::kFractional: {
+      // Go's pollFractionalWorkerExit: over 1.2x the goal since mark start.
+      int64_t now = nanotime();
+      int64_t delta = now - mark_start_time;
+      if (delta <= 0) return true;
+      double self = double(fractional_ns[w->p->id].load(std::memory_order_relaxed) + (now - w->start));
+      return w->gp->preempt.load(std::memory_order_relaxed) || self / double(delta) > 1.2 * fractional_goal;
+    }
+    case WorkerMode::kIdle:
+      return !policy::runq::empty(w->p) || sched.runqsize.load(std::memory_order_relaxed) != 0;
+  }
+  return true;
+}
+
+bool park_worker(G*, void* arg) {
+  static_cast<Worker*>(arg)->parked.store(true, std::memory_order_release);
+  return true;
+}
+
+void run_worker(Worker* w) {
+  M* mp = getm();
+  P* p = mp->p;
+  G* gp = getg();
+  int64_t t0 = nanotime();
+  WorkerStop stop{w->mode, p, gp, t0};
+  mp->locks++;
+  uint64_t did = gc_drain(gcw_of(p), DrainMode::kUntilStopped, 0, worker_should_stop, &stop);
+  mp->locks--;
+  gp->preempt.store(false, std::memory_order_relaxed);
+  bg_scan_credit.fetch_add(int64_t(did), std::memory_order_relaxed);
+  if (did == 0 && w->mode == WorkerMode::kIdle) {
+    // Only unscanned stacks of running goroutines are left: give them a
+    // moment to stop instead of spinning on the retries.
+    timespec ts{0, 50 * 1000};
+    nanosleep(&ts, nullptr);
+  }
+  int64_t dt = nanotime() - t0;
+  switch (w->mode) {
+    case WorkerMode::kDedicated:
+      cy.dedicated_ns.fetch_add(dt, std::memory_order_relaxed);
+      dedicated_left.fetch_add(1, std::memory_order_relaxed);
+      break;
+    case WorkerMode::kFractional:
+      cy.fractional_ns.fetch_add(dt, std::memory_order_relaxed);
+      fractional_ns[p->id].fetch_add(dt, std::memory_order_relaxed);
+      break;
+    case WorkerMode::kIdle:
+      cy.idle_ns.fetch_add(dt, std::memory_order_relaxed);
+      break;
+  }
+  if (gc_no_drainers() && !gc_mark_work_available(p)) gc_mark_done();
+}
+
+void mark_worker_main(int32_t id) {
+  Worker* w = &workers[id];
+  w->g = getg();
+  gc_register_mark_worker(w->g);
+  for (;;) {
+    gopark(park_worker, w, kWaitReasonGCWorkerIdle);
+    run_worker(w);
+  }
+}
+
+// Go's gcBgMarkStartWorkers: one worker per P that has none yet.
+void start_workers() {
+  int32_t procs = gomaxprocs.load();
+  for (int32_t i = 0; i < procs; i++) {
+    if (workers[i].g != nullptr) continue;
+    struct Arg {
+      int32_t id;
+    };
+    void* mem;
+    G* gp = newproc_begin(&mem, sizeof(Arg), alignof(Arg));
+    new (mem) Arg{i};
+    gp->issystem = true;
+    workers[i].g = gp;
+    newproc_end(
+        gp, [](void* a) { mark_worker_main(static_cast<Arg*>(a)->id); }, [](void*) {});
+  }
+}
+
+// Claims p's parked worker for mode and makes it runnable.
+G* take_worker(P* p, WorkerMode mode) {
+  Worker* w = &workers[p->id];
+  bool parked = true;
+  if (!w->parked.load(std::memory_order_relaxed) || !w->parked.compare_exchange_strong(parked, false)) return nullptr;
+  w->mode = mode;
+  casgstatus(w->g, kGwaiting, kGrunnable);
+  return w->g;
+}
+
+enum class Trigger { kHeap, kTime, kCycle };
 
 // Go's gcTrigger.test: whether a cycle of this kind is still due (another
-// may have run while this one waited for gc_sema).
-bool trigger_due(Trigger kind, int64_t now) {
+// may have started while this one waited). n: the cycle kCycle asks for.
+bool trigger_due(Trigger kind, int64_t now, uint32_t n) {
+  if (!gc_enabled.load(std::memory_order_relaxed) || gcphase.load(std::memory_order_acquire) != kGCoff) {
+    return kind == Trigger::kCycle && int32_t(n - work_cycles.load()) > 0 && gc_enabled.load();
+  }
   switch (kind) {
     case Trigger::kHeap:
       return heap_counters.heap_live.load(std::memory_order_relaxed) >= gc_trigger.load(std::memory_order_relaxed);
@@ -245,50 +575,82 @@ bool trigger_due(Trigger kind, int64_t now) {
       int64_t last = last_gc_nanotime.load(std::memory_order_relaxed);
       return last != 0 && now - last > forcegc_period_ns.load(std::memory_order_relaxed);
     }
-    case Trigger::kUser:
-      return true;
+    case Trigger::kCycle:
+      return int32_t(n - work_cycles.load()) > 0;
   }
   return false;
 }
 
-// One cycle (see the top of the file).
-void gc_cycle(Trigger kind) {
-  semacquire(&gc_sema);
-  if (!trigger_due(kind, nanotime())) {
-    semrelease(&gc_sema);
+// Go's gcStart (see the top of the file).
+void gc_start(Trigger kind, uint32_t n) {
+  semacquire(&start_sema);
+  if (!trigger_due(kind, nanotime(), n)) {
+    semrelease(&start_sema);
     return;
   }
-  bool forced = kind == Trigger::kUser;
-  Cycle cy{};
-  cy.forced = forced;
-  cy.self = getg();
-  cy.procs = gomaxprocs.load();
+  // What the last cycle left to sweep, swept before the pause.
+  gc_finish_sweep();
+  semacquire(&gc_sema);
+  if (kind == Trigger::kCycle && int32_t(n - work_cycles.load()) <= 0) {
+    semrelease(&gc_sema);
+    semrelease(&start_sema);
+    return;
+  }
+  start_workers();
+  cy.forced = kind == Trigger::kCycle;
+  cy.assist_ns = cy.dedicated_ns = cy.fractional_ns = cy.idle_ns = 0;
+  cy.pause_ns = cy.mark_term_ns = 0;
   stats_lock.lock();
   cy.goal = stats.next_gc;
   stats_lock.unlock();
   cy.t_sweep_term = nanotime();
-  stop_the_world("GC");
-  run_stopped(&cy);
+  stop_the_world("GC (sweep termination)");
+  if (debug_gcstoptheworld > 0) {
+    run_stopped(
+        [](void*) {
+          start_mark_stopped(nullptr);
+          cy.t_mark = nanotime();
+          mark_start_time = cy.t_mark;
+          gc_blacken_enabled.store(false, std::memory_order_release);
+          mark_all_stopped();
+          cy.t_mark_term = nanotime();
+        },
+        nullptr);
+    start_the_world();
+    cy.sweep_term_ns = nanotime() - cy.t_sweep_term;
+    cy.pause_ns = cy.sweep_term_ns;
+    semrelease(&start_sema);
+    finish_cycle();
+    return;
+  }
+  systemstack(start_mark_stopped, nullptr);
+  cy.t_mark = nanotime();
+  mark_start_time = cy.t_mark;
   start_the_world();
-  cy.t_end = nanotime();
-  gc_wake_bgsweep();
-  uint64_t pause = uint64_t(cy.t_end - cy.t_sweep_term);
-  stats_lock.lock();
-  uint32_t i = stats.num_gc % 256;
-  stats.pause_ns[i] = pause;
-  stats.pause_end[i] = unix_nanos();
-  stats.last_gc = stats.pause_end[i];
-  last_gc_nanotime.store(cy.t_end, std::memory_order_relaxed);
-  stats.pause_total_ns += pause;
-  stats.gc_cpu_ns += pause * uint64_t(cy.procs);
-  stats.num_gc++;
-  if (forced) stats.num_forced_gc++;
-  uint32_t numgc = stats.num_gc;
-  double elapsed = double(cy.t_end - runtime_init_time) * double(cy.procs);
-  double fraction = elapsed > 0 ? double(stats.gc_cpu_ns) / elapsed : 0;
-  stats_lock.unlock();
-  if (debug_gctrace > 0) print_gctrace(cy, numgc, fraction);
-  semrelease(&gc_sema);
+  cy.sweep_term_ns = nanotime() - cy.t_sweep_term;
+  cy.pause_ns = cy.sweep_term_ns;
+  scan_own_stack();
+  semrelease(&start_sema);
+}
+
+// Go's gcWaitOnMark: returns once the mark phase of cycle n has ended.
+bool park_waiter(G*, void*) {
+  waiters_lock.unlock();
+  return true;
+}
+
+void wait_on_mark(uint32_t n) {
+  for (;;) {
+    waiters_lock.lock();
+    uint32_t marks = work_cycles.load();
+    if (gcphase.load(std::memory_order_acquire) == kGCoff) marks++;  // that cycle's mark is over
+    if (int32_t(marks - n) > 0) {
+      waiters_lock.unlock();
+      return;
+    }
+    waiters.push_back(getg());
+    gopark(park_waiter, nullptr, kWaitReasonWaitForGCCycle);
+  }
 }
 
 bool park_forcegc(G*, void*) {
@@ -300,7 +662,7 @@ void forcegc_helper() {
   forcegc_g = getg();
   for (;;) {
     gopark(park_forcegc, nullptr, kWaitReasonForceGCIdle);
-    gc_cycle(Trigger::kTime);
+    gc_start(Trigger::kTime, 0);
   }
 }
 
@@ -336,7 +698,7 @@ void gcenable() {
 }
 
 void gc_sysmon_check(int64_t now) {
-  if (!forcegc_idle.load(std::memory_order_acquire) || !trigger_due(Trigger::kTime, now)) return;
+  if (!forcegc_idle.load(std::memory_order_acquire) || !trigger_due(Trigger::kTime, now, 0)) return;
   bool idle = true;
   if (!forcegc_idle.compare_exchange_strong(idle, false)) return;
   GQueue list;
@@ -346,6 +708,8 @@ void gc_sysmon_check(int64_t now) {
 
 void set_debug_gctrace(int32_t v) { debug_gctrace = v; }
 void set_debug_clobberfree(bool on) { debug_clobberfree = on; }
+void set_debug_gcstoptheworld(int32_t v) { debug_gcstoptheworld = v; }
+void set_debug_gccheckmark(bool on) { debug_gccheckmark = on; }
 
 void clobber_object(uintptr_t base, size_t size) {
   auto* w = reinterpret_cast<uint64_t*>(base);
@@ -364,13 +728,88 @@ void check_clobbered(uintptr_t base, size_t size) {
 }
 
 void gc_heap_trigger_check() {
-  if (!gc_enabled.load(std::memory_order_relaxed)) return;
+  if (!gc_enabled.load(std::memory_order_relaxed) || gcphase.load(std::memory_order_relaxed) != kGCoff) return;
   if (heap_counters.heap_live.load(std::memory_order_relaxed) < gc_trigger.load(std::memory_order_relaxed)) return;
   M* mp = getm();
   if (mp == nullptr || mp->locks != 0 || mp->p == nullptr || getg() == mp->g0) return;
-  gc_cycle(Trigger::kHeap);
+  gc_start(Trigger::kHeap, 0);
 }
 
+G* gc_find_runnable_worker(P* p) {
+  if (!gc_blacken_enabled.load(std::memory_order_acquire) || !workers[p->id].parked.load(std::memory_order_relaxed)) {
+    return nullptr;
+  }
+  if (!gc_mark_work_available(p)) {
+    if (!gc_take_check_done()) return nullptr;
+    if (G* gp = take_worker(p, WorkerMode::kFractional)) return gp;
+    return nullptr;
+  }
+  if (dedicated_left.load(std::memory_order_relaxed) > 0) {
+    if (dedicated_left.fetch_sub(1, std::memory_order_acq_rel) > 0) {
+      if (G* gp = take_worker(p, WorkerMode::kDedicated)) return gp;
+    }
+    dedicated_left.fetch_add(1, std::memory_order_acq_rel);
+  }
+  if (fractional_goal <= 0) return nullptr;
+  int64_t delta = nanotime() - mark_start_time;
+  if (delta <= 0 || double(fractional_ns[p->id].load(std::memory_order_relaxed)) / double(delta) > fractional_goal) {
+    return nullptr;
+  }
+  return take_worker(p, WorkerMode::kFractional);
+}
+
+G* gc_find_idle_worker(P* p) {
+  if (!gc_blacken_enabled.load(std::memory_order_acquire)) return nullptr;
+  if (!gc_mark_work_available(p) && !gc_take_check_done()) return nullptr;
+  return take_worker(p, WorkerMode::kIdle);
+}
+
+void gc_mark_new_object_p(uintptr_t v, P* p) {
+  if (p != nullptr) {
+    gc_mark_new_object(v, gcw_of(p));
+    return;
+  }
+  GcWork* gcw = nop_gcw_lock();
+  gc_mark_new_object(v, gcw);
+  nop_gcw_unlock();
+}
+
+void gc_assist_alloc(G* gp) {
+  M* mp = getm();
+  if (!gc_blacken_enabled.load(std::memory_order_acquire) || mp->locks != 0 || mp->p == nullptr || gp == mp->g0) {
+    return;
+  }
+  // Scan work per byte: what is expected to be left to scan over the
+  // heap left before the goal.
+  int64_t left = int64_t(expected_scan_work) - int64_t(gc_scan_work_done());
+  if (left < kAssistMinWork) left = kAssistMinWork;
+  int64_t runway = int64_t(gc_goal.load(std::memory_order_relaxed)) -
+                   int64_t(heap_counters.heap_live.load(std::memory_order_relaxed));
+  if (runway < kAssistMinWork) runway = kAssistMinWork;
+  double ratio = double(left) / double(runway);
+  int64_t debt = -gp->gc_assist_bytes;
+  int64_t want = int64_t(double(debt) * ratio);
+  if (want < kAssistMinWork) want = kAssistMinWork;
+  int64_t credit = bg_scan_credit.load(std::memory_order_relaxed);
+  if (credit > 0) {
+    int64_t steal = credit < want ? credit : want;
+    bg_scan_credit.fetch_sub(steal, std::memory_order_relaxed);
+    gp->gc_assist_bytes += int64_t(double(steal) / ratio) + 1;
+    want -= steal;
+    if (gp->gc_assist_bytes >= 0) return;
+  }
+  int64_t t0 = nanotime();
+  mp->locks++;
+  uint64_t did = gc_drain(
+      gcw_of(mp->p), DrainMode::kBudget, want,
+      [](void*) { return sched.gcwaiting.load(std::memory_order_relaxed) != 0; }, nullptr);
+  mp->locks--;
+  gp->gc_assist_bytes += int64_t(double(did) / ratio);
+  cy.assist_ns.fetch_add(nanotime() - t0, std::memory_order_relaxed);
+  if (gc_no_drainers() && !gc_mark_work_available(mp->p)) gc_mark_done();
+  // No work to pay the rest with: forgiven (see the top of the file).
+  if (gp->gc_assist_bytes < 0) gp->gc_assist_bytes = 0;
+}
 
 void gc_read_stats(MemStats* st) {
   stats_lock.lock();
@@ -408,10 +847,16 @@ int set_gc_percent(int percent) {
 }
 
 void gc() {
-  internal::M* mp = internal::getm();
-  if (mp == nullptr || internal::getg() == mp->g0) internal::throw_fatal("rt::gc called off a goroutine");
-  internal::gc_cycle(internal::Trigger::kUser);
-  internal::gc_finish_sweep();
+  using namespace internal;
+  M* mp = getm();
+  if (mp == nullptr || getg() == mp->g0) throw_fatal("rt::gc called off a goroutine");
+  // Go's runtime.GC: wait for the cycle in progress, run a whole new one,
+  // and sweep before returning.
+  uint32_t n = work_cycles.load();
+  wait_on_mark(n);
+  gc_start(Trigger::kCycle, n + 1);
+  wait_on_mark(n + 1);
+  gc_finish_sweep();
 }
 
 }  // namespace rt

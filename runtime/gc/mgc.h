@@ -17,6 +17,7 @@ struct MemStats;
 namespace rt::internal {
 
 struct G;
+struct P;
 
 // Start-up: reads GOGC and finds the executable's data segments (gcinit,
 // before any allocation); runtime_main enables collection once the
@@ -47,14 +48,48 @@ void clobber_object(uintptr_t base, size_t size);
 void check_clobbered(uintptr_t base, size_t size);
 
 // mallocgc's slow path: a fresh span or a large object may have pushed
-// heap_live past the trigger; starts a collection when it has and the
-// caller may run one (a goroutine holding no runtime lock).
+// heap_live past the trigger; starts a collection when it has, none is
+// running, and the caller may start one (a goroutine holding no runtime
+// lock).
 void gc_heap_trigger_check();
+// GODEBUG=gcstoptheworld=1 and gccheckmark=1.
+void set_debug_gcstoptheworld(int32_t v);
+void set_debug_gccheckmark(bool on);
 
 // Fills the GC fields of MemStats.
 void gc_read_stats(MemStats* st);
 
-// ---- Shared by mgc.cc, mgcmark.cc and mgcsweep.cc ------------------------
+// ---- The scheduler's and the allocator's hooks -----------------------------
+
+// Go's gcphase: kGCmark from the end of sweep termination to the start of
+// mark termination (the write barrier is on and new objects are black);
+// kGCmarktermination while the world is stopped to end marking.
+enum GcPhase : uint32_t { kGCoff = 0, kGCmark = 1, kGCmarktermination = 2 };
+extern std::atomic<uint32_t> gcphase;
+inline bool gc_marking() { return gcphase.load(std::memory_order_relaxed) == kGCmark; }
+// Set while mark workers and assists may mark (Go's gcBlackenEnabled).
+extern std::atomic<bool> gc_blacken_enabled;
+
+// schedule(), while gc_blacken_enabled: this P's mark worker, made
+// runnable, if it should run now as a dedicated or fractional worker.
+G* gc_find_runnable_worker(P* p);
+// findrunnable, with nothing else to run: the mark worker in idle mode.
+G* gc_find_idle_worker(P* p);
+// execute(), while marking: scans gp's stack before it runs, unless it
+// is scanned already in this cycle.
+void gc_scan_before_execute(G* gp);
+// newproc_end, while marking: the new goroutine starts scanned; its
+// closure is shaded.
+void gc_newproc(G* gp);
+// mallocgc, while marking: the new object at v (a tiny block for tiny
+// allocations) is black; then the allocating goroutine pays its assist
+// debt (gc_assist_alloc) when it has one.
+void gc_mark_new_object_p(uintptr_t v, P* p);
+void gc_assist_alloc(G* gp);
+
+// ---- Shared by mgc.cc, mgcmark.cc, mbarrier.cc and mgcsweep.cc -------------
+
+struct GcWork;
 
 // What one mark phase found: bytes of marked objects, and of the roots it
 // scanned (for gctrace's "MB stacks" and "MB globals").
@@ -64,10 +99,43 @@ struct MarkResult {
   uint64_t globals_bytes;
 };
 
-// Marks everything reachable from the roots (the world is stopped and
-// every mcache flushed). self is the goroutine that runs the collection,
-// suspended at self_sp with its callee-saved registers spilled above it.
-MarkResult gc_mark(G* self, uintptr_t self_sp);
+// Marking (mgcmark.cc). gc_mark_prepare runs with the world stopped at the
+// start of a mark phase and returns its cycle number.
+uint32_t gc_mark_prepare();
+uint32_t gc_current_mark_cycle();
+// Whether there is mark work: in p's GcWork (p may be null), the full
+// list, root jobs or unscanned stacks.
+bool gc_mark_work_available(const P* p);
+enum class DrainMode {
+  kUntilStopped,  // until no work is left or stop() says so
+  kBudget,        // as kUntilStopped, or once budget bytes are scanned (assists)
+};
+// Marks with gcw: root jobs, then grey objects, until the mode's end or
+// no work is left; stop (may be null) is polled every few objects.
+// Returns the bytes scanned.
+uint64_t gc_drain(GcWork* gcw, DrainMode mode, int64_t budget, bool (*stop)(void*), void* stop_arg);
+// Whether no marker is inside gc_drain.
+bool gc_no_drainers();
+// Whether the last stack was scanned outside a drain since the last call
+// (then a worker must run to look for the end of marking).
+bool gc_take_check_done();
+uint64_t gc_scan_work_done();
+// World stopped: flushes every GcWork to the full list and says whether
+// marking is complete (no grey object, root job or stack left).
+bool gc_mark_complete_stopped();
+MarkResult gc_mark_result();
+// The collecting goroutine scans its own stack from sp (its registers
+// spilled above sp) unless it is scanned already.
+void gc_scan_self_at(G* self, uintptr_t sp);
+void gc_shade(uintptr_t w, GcWork* gcw);
+void gc_mark_new_object(uintptr_t v, GcWork* gcw);
+// free_object while marking: the freed object is not kept by its mark.
+void gc_clear_mark(MSpan* s, size_t idx);
+// The mark workers, whose stacks are not roots.
+void gc_register_mark_worker(G* gp);
+// GODEBUG=gccheckmark=1, world stopped at mark termination: marks again
+// into separate bits and dies on an object reachable but not marked.
+void gc_checkmark(G* self, uintptr_t self_sp);
 // Records the data segments of the main executable (gcinit).
 void find_data_segments();
 

@@ -139,6 +139,7 @@ void* mallocgc(size_t size, bool scan, bool needzero) {
     void* v = size <= kMaxSmallSize ? alloc_small(nop_mcache, size, scan, needzero)
                                     : alloc_large(nop_mcache, size, scan, needzero);
     nop_mcache->nmalloc.store(nop_mcache->nmalloc.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (__builtin_expect(gc_marking(), 0)) gc_mark_new_object_p(reinterpret_cast<uintptr_t>(v), nullptr);
     return v;
   }
   // Not preemptible while the mcache is in use: the goroutine must not
@@ -160,7 +161,18 @@ void* mallocgc(size_t size, bool scan, bool needzero) {
   // be lost: nothing here is a safe point, but the check must be ours.
   bool check = c->gc_check;
   c->gc_check = false;
+  // While the collector marks, new objects are black, and the allocating
+  // goroutine pays for its allocation with mark work (assists).
+  bool marking = gc_marking();
+  if (__builtin_expect(marking, 0)) gc_mark_new_object_p(reinterpret_cast<uintptr_t>(v), pp);
   mp->locks--;
+  if (__builtin_expect(marking, 0)) {
+    G* gp = getg();
+    if (gp != mp->g0) {
+      gp->gc_assist_bytes -= int64_t(size);
+      if (gp->gc_assist_bytes < 0) gc_assist_alloc(gp);
+    }
+  }
   if (__builtin_expect(check, 0)) gc_heap_trigger_check();
   return v;
 }
@@ -209,6 +221,8 @@ void free_object(void* p) {
     throw_fatal(buf);
   }
   gc_ensure_swept(s);
+  // While marking, the object's mark must not keep it allocated.
+  if (gcphase.load(std::memory_order_acquire) != kGCoff) gc_clear_mark(s, idx);
   heap_counters.frees.fetch_add(1, std::memory_order_relaxed);
   if (span_class_size(s->spanclass) == 0) {
     if (s->allocCount != 1) {

@@ -27,6 +27,7 @@ namespace rt::internal {
 enum class LockRank : uint8_t {
   kChanTimer,   // an rt::ChanTimer's state: held while it sends on its channel
   kSemaRoot,    // a semaphore-table root: held into gopark
+  kGcWaiters,   // goroutines waiting for a GC cycle's mark to end
   kSched,       // sched.lock: idle Ms and Ps, the global run queue
   kAllg,        // allglock
   kPollDesc,    // a netpoll pollDesc: held while its deadline timers change
@@ -42,6 +43,9 @@ enum class LockRank : uint8_t {
   kMcentral,    // an mcentral
   kMheap,       // heap_lock: the page allocator and arenas
   kPollCache,   // the netpoller's pollDesc cache (allocates from a FixAlloc)
+  kNopGcWork,   // the mark-work cache of threads without a P
+  kGcWork,      // the collector's lists of full and empty work buffers; taken
+                // by the write barrier under any lock above
   kFixalloc,    // a FixAlloc (runtime metadata); a leaf
   kCount,
 };

@@ -22,7 +22,11 @@
 //   - m->locks == 0: no runtime lock held, not inside mallocgc or
 //     newproc (both hold m->locks), a P attached;
 //   - the PC is in the main executable's text, and not in the runtime's
-//     own code. The runtime is compiled with -ffunction-sections, and the
+//     own code nor inside an inline write-barrier sequence (rt/gc.h's
+//     ref_store: the test of the barrier flag and the store it guards
+//     must not be split by a stop; each inlined copy records its bounds
+//     in the section rt_wb_sequences, sorted at start-up and searched
+//     here; such refusals count as runtime PCs). The runtime is compiled with -ffunction-sections, and the
 //     linker script runtime/arch/rt_text.ld gathers its functions (every
 //     rt:: symbol and the rt_ assembly) into one output section, rt_text,
 //     bounded by rt_text_begin and rt_text_end; user code is compiled
@@ -66,6 +70,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -84,6 +89,13 @@ void rt_async_preempt2(rt::internal::AsyncPreemptFrame* frame);
 // linked without it.
 extern const char rt_text_begin[] __attribute__((weak, visibility("hidden")));
 extern const char rt_text_end[] __attribute__((weak, visibility("hidden")));
+// Bounds of the inline write-barrier sequences (rt/gc.h's ref_store):
+// pairs of [first instruction, end), one per inlined copy, in link order.
+struct WriteBarrierSequence {
+  uintptr_t lo, hi;
+};
+extern WriteBarrierSequence __start_rt_wb_sequences[] __attribute__((weak, visibility("hidden")));
+extern WriteBarrierSequence __stop_rt_wb_sequences[] __attribute__((weak, visibility("hidden")));
 }
 
 namespace rt::internal {
@@ -135,6 +147,30 @@ bool in_exe_text(uintptr_t pc) {
 
 bool in_runtime_text(uintptr_t pc) { return pc >= config.rt_text.lo && pc < config.rt_text.hi; }
 
+// Whether pc lies inside an inline write-barrier sequence (binary search
+// of the table, sorted once by async_preempt_init; sequences never nest).
+bool in_write_barrier_sequence(uintptr_t pc) {
+  const WriteBarrierSequence* lo = __start_rt_wb_sequences;
+  const WriteBarrierSequence* hi = __stop_rt_wb_sequences;
+  while (lo < hi) {
+    const WriteBarrierSequence* mid = lo + (hi - lo) / 2;
+    if (pc < mid->lo) {
+      hi = mid;
+    } else if (pc >= mid->hi) {
+      lo = mid + 1;
+    } else {
+      return true;
+    }
+  }
+  return false;
+}
+
+void sort_write_barrier_sequences() {
+  if (__start_rt_wb_sequences == nullptr) return;
+  std::sort(__start_rt_wb_sequences, __stop_rt_wb_sequences,
+            [](const WriteBarrierSequence& a, const WriteBarrierSequence& b) { return a.lo < b.lo; });
+}
+
 // isAsyncSafePoint and wantAsyncPreempt together; returns kNotRefused or
 // the first reason that fails (see the file comment).
 int async_safe_point(M* mp, const ucontext_t* uc) {
@@ -146,7 +182,7 @@ int async_safe_point(M* mp, const ucontext_t* uc) {
   if (!gp->preempt.load(std::memory_order_relaxed)) return kRefusedStale;
   if (mp->locks != 0 || mp->p == nullptr) return kRefusedLocks;
   uintptr_t pc = uintptr_t(uc->uc_mcontext.gregs[REG_RIP]);
-  if (in_runtime_text(pc)) return kRefusedRuntimePC;
+  if (in_runtime_text(pc) || in_write_barrier_sequence(pc)) return kRefusedRuntimePC;
   if (!in_exe_text(pc)) return kRefusedForeignPC;
   uintptr_t sp = uintptr_t(uc->uc_mcontext.gregs[REG_RSP]);
   if (sp > gp->stack.hi || sp < gp->stack.lo || sp - gp->stack.lo < config.stack_room) return kRefusedStack;
@@ -264,6 +300,7 @@ void async_preempt_init() {
       throw_fatal("async preemption: the runtime's code is not in its rt_text section (link with //runtime:arch/rt_text.ld)");
     }
   }
+  sort_write_barrier_sequences();
   config.stack_room = RT_PF_REDZONE + RT_PF_SIZE + RT_PF_XSAVE_ALIGN + rt_xsave_size + kPreemptCallRoom;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);

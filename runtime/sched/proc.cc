@@ -77,17 +77,19 @@ P* allp[kMaxProcs];
 std::atomic<M*> allm{nullptr};
 std::atomic<bool> main_started{false};
 
+// allgs: every G ever created, append-only, for the deadlock check, the
+// goroutine dump, the schedtrace and the collector's stack roots.
+G** allgs = nullptr;
+std::atomic<size_t> allglen{0};
+
 namespace {
 
 FixAlloc<G> galloc;
 FixAlloc<M> malloc_m;
 FixAlloc<P> palloc;
 
-// allgs: every G ever created, append-only, for the deadlock check, the
-// goroutine dump and the schedtrace. Reserved once, committed on demand.
+// allgs (runtime2.h) is reserved once, committed on demand.
 constexpr size_t kMaxAllgs = size_t(1) << 26;
-G** allgs = nullptr;
-std::atomic<size_t> allglen{0};
 Lock allglock{LockRank::kAllg};
 
 M m0;
@@ -634,6 +636,10 @@ static void gostartcall(G* gp) {
   RT_DEBUG_ASSERT(p != nullptr && p->m == mp && p->status.load() == kPrunning, "execute: M does not own a running P");
   RT_DEBUG_ASSERT(gp->lockedm == nullptr || gp->lockedm == mp, "execute: goroutine locked to another thread");
   RT_DEBUG_ASSERT(mp->curg == nullptr, "execute: M already runs a goroutine");
+  if (__builtin_expect(gc_marking(), 0) &&
+      gp->gcscan_cycle.load(std::memory_order_relaxed) != gc_current_mark_cycle()) {
+    gc_scan_before_execute(gp);
+  }
   mp->curg = gp;
   gp->m = mp;
   casgstatus(gp, kGrunnable, kGrunning);
@@ -762,6 +768,8 @@ G* newproc_begin(void** storage, size_t size, size_t align) {
   if (newg == nullptr) {
     newg = galloc.alloc();
     newg->atomicstatus.store(kGdead, std::memory_order_relaxed);
+    // Not counted among the stacks of a mark phase in progress.
+    newg->gcscan_cycle.store(gc_current_mark_cycle(), std::memory_order_relaxed);
     allgadd(newg);
   }
   if (size <= kInlineClosure && align <= 16) {
@@ -794,6 +802,7 @@ void newproc_end(G* newg, void (*run)(void*), void (*destroy)(void*)) {
   newg->preempt.store(false, std::memory_order_relaxed);
   if (obs::sched_latency_enabled()) newg->runnable_since = nanotime();
   p->stats.goroutines_created++;
+  if (__builtin_expect(gc_marking(), 0)) gc_newproc(newg);
   casgstatus(newg, kGdead, kGrunnable);
   policy::runq::put(p, newg, true);
   mp->locks--;
@@ -991,8 +1000,8 @@ static G* take_from_netpoll(GQueue* list, int32_t n) {
 //      M is blocked in the poller (that M sees the events itself); before
 //      stealing, so ready I/O does not wait behind it
 //   4. stealing from other Ps (spinning), then their overdue timers
-//   5. (the idle-priority GC mark worker goes here when the collector
-//      exists: after every source of user work)
+//   5. the idle-priority GC mark worker, while the collector marks:
+//      after every source of user work
 //   6. give up the P; after the last look at every queue, either become
 //      the M blocked in the netpoller until the earliest timer or an I/O
 //      event (one M at a time), or park in stopm
@@ -1055,6 +1064,14 @@ top:
   // Overdue timers of other Ps (their Ms are busy, or the Ps are idle):
   // run them here, as Go's stealWork does. They may have readied work.
   if (run_other_timers(p)) goto top;
+
+  // 5: the mark worker in idle mode: the P would go idle otherwise.
+  if (gc_blacken_enabled.load(std::memory_order_relaxed)) {
+    if (G* gp = gc_find_idle_worker(p)) {
+      *inherit_time = false;
+      return gp;
+    }
+  }
 
   // 6: nothing to do: give up the P.
   sched.lock.lock();
@@ -1135,7 +1152,8 @@ top:
   check_timers(p, 0);
   G* gp = nullptr;
   bool inherit_time = false;
-  if (p->schedtick % kGlobalRunqInterval == 0 && peek_runqsize() > 0) {
+  if (__builtin_expect(gc_blacken_enabled.load(std::memory_order_relaxed), 0)) gp = gc_find_runnable_worker(p);
+  if (gp == nullptr && p->schedtick % kGlobalRunqInterval == 0 && peek_runqsize() > 0) {
     sched.lock.lock();
     gp = globrunqget(p, 1);
     sched.lock.unlock();
@@ -1168,7 +1186,7 @@ static void checkdead() {
   for (size_t i = 0; i < n; i++) {
     G* gp = allgs[i];
     if (gp->issystem) continue;
-    switch (gp->atomicstatus.load()) {
+    switch (readgstatus(gp)) {
       case kGwaiting:
       case kGpreempted:
         grunning++;
@@ -1555,7 +1573,7 @@ int64_t gcount() {
   for (size_t i = 0; i < len; i++) {
     G* gp = allgs[i];
     if (gp->issystem) continue;
-    uint32_t s = gp->atomicstatus.load(std::memory_order_relaxed);
+    uint32_t s = readgstatus(gp);
     if (s != kGdead && s != kGidle) n++;
   }
   return n;

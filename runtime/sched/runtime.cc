@@ -99,6 +99,10 @@ void parse_godebug(const char* env, StartupOptions* opts) {
       set_debug_gctrace(int32_t(v));
     } else if (key == "clobberfree") {
       set_debug_clobberfree(v != 0);
+    } else if (key == "gcstoptheworld") {
+      set_debug_gcstoptheworld(int32_t(v));
+    } else if (key == "gccheckmark") {
+      set_debug_gccheckmark(v != 0);
     } else if (key == "asyncpreemptoff") {
       debug_asyncpreemptoff = v != 0;
     }

@@ -57,6 +57,10 @@ enum GStatus : uint32_t {
   kGwaiting = 4,
   kGdead = 6,
   kGpreempted = 9,
+  // Added to a stopped goroutine's status while the collector scans its
+  // stack (Go's _Gscan): whoever would make it run, or change its status,
+  // waits until the scan ends.
+  kGscan = 0x1000,
 };
 
 enum PStatus : uint32_t {
@@ -121,6 +125,12 @@ struct G {
   // r12-r15) as they were then (runtime/gc/mgcmark.cc).
   uintptr_t syscallsp = 0;
   uintptr_t syscallregs[6] = {};
+
+  // The collector's per-goroutine state (runtime/gc/mgcmark.cc): the
+  // number of the mark phase that last scanned this stack, and the
+  // allocation credit (bytes; negative: debt) of mark assists.
+  std::atomic<uint32_t> gcscan_cycle{0};
+  int64_t gc_assist_bytes = 0;
   alignas(16) unsigned char fn_buf[kInlineClosure];
 };
 
@@ -360,6 +370,10 @@ inline void setm(M* mp) { asm volatile("movq %0, %%fs:rt_tls_m@tpoff" : : "r"(mp
 [[noreturn]] void fatal_user(const char* msg);
 // Calls fn for every G ever created (including dead ones on free lists).
 void for_each_g(void (*fn)(G*, void*), void* arg);
+// Every G ever created, append-only: allgs[0, allglen) (the collector's
+// stack roots index it).
+extern G** allgs;
+extern std::atomic<size_t> allglen;
 
 uint32_t fastrand();
 uint32_t fastrandn(uint32_t n);
@@ -388,13 +402,29 @@ void globrunqput_locked(G* gp);
 
 // Status transitions. Each transition has exactly one owner (the G's M
 // parking it, the waker that dequeued it under a lock, the M that took it
-// from a run queue), so a checked load and a release store suffice; no
-// read-modify-write is needed until a collector scans stacks concurrently.
+// from a run queue). The collector adds kGscan to a goroutine that is not
+// running while it scans the stack, so a transition out of a stopped
+// status is a compare-and-swap that waits out a scan (Go's casgstatus);
+// the collector never touches a running goroutine's status, so leaving
+// kGrunning is a checked store.
 [[noreturn]] void bad_gstatus(G* gp, uint32_t from, uint32_t to, uint32_t actual);
 inline void casgstatus(G* gp, uint32_t from, uint32_t to) {
-  uint32_t actual = gp->atomicstatus.load(std::memory_order_acquire);
-  if (__builtin_expect(actual != from, 0)) bad_gstatus(gp, from, to, actual);
-  gp->atomicstatus.store(to, std::memory_order_release);
+  if (from == kGrunning) {
+    uint32_t actual = gp->atomicstatus.load(std::memory_order_acquire);
+    if (__builtin_expect(actual != from, 0)) bad_gstatus(gp, from, to, actual);
+    gp->atomicstatus.store(to, std::memory_order_release);
+    return;
+  }
+  uint32_t expected = from;
+  while (__builtin_expect(!gp->atomicstatus.compare_exchange_weak(expected, to, std::memory_order_acq_rel), 0)) {
+    if ((expected & ~uint32_t(kGscan)) != from) bad_gstatus(gp, from, to, expected);
+    __builtin_ia32_pause();
+    expected = from;
+  }
+}
+// The status without the scan bit (dumps, counts, checks).
+inline uint32_t readgstatus(const G* gp) {
+  return gp->atomicstatus.load(std::memory_order_acquire) & ~uint32_t(kGscan);
 }
 // Makes the goroutines of list (n of them, all waiting) runnable: as many
 // as there are idle Ps go to the global queue with an M started for each

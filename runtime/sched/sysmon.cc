@@ -134,7 +134,7 @@ void schedtrace(bool detailed) {
   }
   for_each_g(
       [](G* gp, void*) {
-        uint32_t s = gp->atomicstatus.load();
+        uint32_t s = readgstatus(gp);
         if (gp->issystem || s == kGdead) return;
         fprintf(stderr, "  G%lld: status=%u(%s) m=%lld lockedm=%lld\n", static_cast<long long>(gp->goid), s,
                 s == kGwaiting ? gp->waitreason : "", gp->m != nullptr ? static_cast<long long>(gp->m->id) : -1LL,

@@ -356,7 +356,7 @@ struct DumpArgs {
 
 void dump_one(G* gp, void* arg) {
   auto* a = static_cast<DumpArgs*>(arg);
-  uint32_t s = gp->atomicstatus.load();
+  uint32_t s = readgstatus(gp);
   if (gp->issystem || s == kGdead || s == kGidle || gp == a->skip) return;
   Writer& w = *a->w;
   const char* reason = s == kGwaiting && gp->waitreason[0] != 0 ? gp->waitreason : status_name(s);

@@ -70,6 +70,10 @@
 
 #include "rt/panic.h"
 
+// Non-zero while the collector marks (Go's writeBarrier.enabled); read by
+// the inline barrier test below.
+extern "C" unsigned char rt_write_barrier_enabled;
+
 namespace rt {
 
 // Specialise as std::true_type for a type that holds no reference to a GC
@@ -86,8 +90,34 @@ void* gc_alloc(size_t size, bool scan);
 // size class, or whole pages): append grows into it, as Go's growslice.
 size_t gc_roundupsize(size_t size);
 
-// Every store of a reference into a Ref (the write barrier's hook).
-inline void ref_store(void** slot, void* v) { *slot = v; }
+// Every store of a reference into a Ref: Go's hybrid write barrier while
+// the collector marks (runtime/gc/mbarrier.cc), a plain store otherwise.
+// The test of the flag, the branch and the store are one sequence that
+// the asynchronous preemption must not split (a goroutine stopped between
+// a test that saw the barrier off and its store would store unshaded into
+// a marking heap): each inlined copy records its bounds in the section
+// rt_wb_sequences, whose PCs the SIGURG handler refuses as it refuses the
+// runtime's own code (runtime/sched/preempt.cc).
+void write_barrier_store(void** slot, void* v);
+inline void ref_store(void** slot, void* v) {
+  asm goto(
+      "1:\n\t"
+      "cmpb $0, rt_write_barrier_enabled(%%rip)\n\t"
+      "jne %l[barrier]\n\t"
+      "movq %1, %0\n"
+      "2:\n\t"
+      ".pushsection rt_wb_sequences,\"aw\"\n\t"
+      ".balign 8\n\t"
+      ".quad 1b, 2b\n\t"
+      ".popsection"
+      : "+m"(*slot)
+      : "r"(v)
+      : "cc"
+      : barrier);
+  return;
+barrier:
+  write_barrier_store(slot, v);
+}
 
 // An rt::Root registration: a doubly-linked list the collector walks.
 struct RootNode {

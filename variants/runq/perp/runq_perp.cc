@@ -74,8 +74,7 @@ const char* name() { return "perp"; }
 bool has_local_queues() { return true; }
 
 void put(P* p, G* gp, bool next) {
-  RT_DEBUG_ASSERT(gp->atomicstatus.load(std::memory_order_relaxed) == internal::kGrunnable ||
-                      gp->atomicstatus.load(std::memory_order_relaxed) == internal::kGidle,
+  RT_DEBUG_ASSERT(internal::readgstatus(gp) == internal::kGrunnable || internal::readgstatus(gp) == internal::kGidle,
                   "runqput: goroutine is not runnable");
   LocalRunq& q = p->runq;
   if (next) {
