@@ -144,6 +144,7 @@ struct GcStats {
   uint64_t pause_ns[256] = {};
   uint64_t pause_end[256] = {};
   uint64_t gc_cpu_ns = 0;  // pauses x GOMAXPROCS, plus worker and assist time
+  GcCycleReport last{};
 } stats;
 
 // The cycle in progress (gc_sema).
@@ -406,6 +407,7 @@ void finish_cycle() {
   stats.num_gc++;
   if (cy.forced) stats.num_forced_gc++;
   uint32_t numgc = stats.num_gc;
+  stats.last = GcCycleReport{numgc, cy.forced, cy.heap1, cy.goal};
   double elapsed = double(cy.t_end - runtime_init_time) * double(cy.procs);
   double fraction = elapsed > 0 ? double(stats.gc_cpu_ns) / elapsed : 0;
   stats_lock.unlock();
@@ -809,6 +811,13 @@ void gc_assist_alloc(G* gp) {
   if (gc_no_drainers() && !gc_mark_work_available(mp->p)) gc_mark_done();
   // No work to pay the rest with: forgiven (see the top of the file).
   if (gp->gc_assist_bytes < 0) gp->gc_assist_bytes = 0;
+}
+
+GcCycleReport gc_last_cycle() {
+  stats_lock.lock();
+  GcCycleReport r = stats.last;
+  stats_lock.unlock();
+  return r;
 }
 
 void gc_read_stats(MemStats* st) {

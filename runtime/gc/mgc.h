@@ -59,6 +59,16 @@ void set_debug_gccheckmark(bool on);
 // Fills the GC fields of MemStats.
 void gc_read_stats(MemStats* st);
 
+// The last cycle that ended, for tests of the pacer: its number (NumGC),
+// whether rt::gc forced it, the heap when its mark ended, and its goal.
+struct GcCycleReport {
+  uint32_t num;
+  bool forced;
+  uint64_t heap_at_mark_end;
+  uint64_t goal;
+};
+GcCycleReport gc_last_cycle();
+
 // ---- The scheduler's and the allocator's hooks -----------------------------
 
 // Go's gcphase: kGCmark from the end of sweep termination to the start of

@@ -174,6 +174,10 @@ void* mallocgc(size_t size, bool scan, bool needzero) {
     }
   }
   if (__builtin_expect(check, 0)) gc_heap_trigger_check();
+  // A safe point, as every Go function's prologue is: a loop that only
+  // allocates still stops for a stop-the-world or a stack scan promptly
+  // (the signal variant refuses to stop it inside mallocgc, m->locks).
+  preempt_check();
   return v;
 }
 
