@@ -42,11 +42,13 @@
 // would leak it silently). rt::Ref itself is trivially destructible, so
 // structs of Refs, arithmetic fields and other such structs are accepted.
 //
-// Every store of a reference into a Ref (assignment and copy construction
-// alike) goes through one function, the place where the concurrent
-// collector's write barrier runs; Refs are the only references the
-// program may store into GC objects. Copying raw bytes over a Ref (memcpy
-// of a struct holding one) bypasses it.
+// The collector marks concurrently with the program. Every store of a
+// reference into a Ref (assignment and copy construction alike) runs Go's
+// hybrid write barrier while it marks, and is one predictable branch
+// otherwise; Refs are the only references the program may store into GC
+// objects. Copying raw bytes over a Ref (memcpy of a struct holding one)
+// bypasses the barrier and may lose the object it names: GODEBUG=
+// gccheckmark=1 verifies each collection and names such objects.
 //
 // Environment (read at start-up, with Go's meanings): GOGC=N sets the heap
 // growth that triggers a collection (the heap goal is the live heap after
@@ -54,9 +56,10 @@
 // or a negative N, disables collection by heap growth; a value that is not
 // a number is ignored (100), as Go ignores it. GODEBUG=gctrace=1 prints one
 // line per collection in Go's format:
-//   gc 7 @0.347s 2%: 0.013+0.48+0.012 ms clock, 0.013+0/0.48/0+0.012 ms cpu,
-//     8->8->3 MB, 8 MB goal, 0 MB stacks, 0 MB globals, 2 P (forced)
-// (on one line; "(forced)" for rt::gc()).
+//   gc 7 @0.347s 2%: 0.013+0.48+0.012 ms clock, 0.026+0.1/0.3/0.05+0.024 ms
+//     cpu, 8->8->3 MB, 8 MB goal, 0 MB stacks, 0 MB globals, 2 P (forced)
+// (on one line; "(forced)" for rt::gc()). GODEBUG=gcstoptheworld=1 marks
+// with the world stopped; gccheckmark=1 verifies every mark.
 #pragma once
 
 #include <cstddef>
