@@ -340,6 +340,31 @@ TEST(GC, ReachableOnlyFromGoroutineClosures) {
   EXPECT_TRUE(result.recv());
 }
 
+// A closure too large for the G is a GC object (aligned as its type asks),
+// alive while its goroutine runs and freed after it exits.
+TEST(GC, LargeClosuresAreGCObjectsFreedAfterTheirGoroutinesExit) {
+  struct alignas(64) Wide {
+    char bytes[512];
+  };
+  uint64_t base = live_heap();
+  constexpr int kGoroutines = 2000;
+  rt::Chan<bool> in_heap = rt::make_chan<bool>(kGoroutines);
+  rt::WaitGroup wg;
+  wg.add(kGoroutines);
+  for (int i = 0; i < kGoroutines; i++) {
+    Wide w{};
+    w.bytes[0] = char(i);
+    rt::go([=, &wg] {
+      uintptr_t a = reinterpret_cast<uintptr_t>(&w);
+      in_heap.send(rt::internal::object_base(a) != 0 && a % 64 == 0 && w.bytes[0] == char(i));
+      wg.done();
+    });
+  }
+  wg.wait();
+  for (int i = 0; i < kGoroutines; i++) ASSERT_TRUE(in_heap.recv());
+  EXPECT_LT(live_heap(), base + 64 * 1024) << "closures of exited goroutines are not freed";
+}
+
 // Interior pointers keep their whole object alive.
 TEST(GC, InteriorPointerKeepsTheObject) {
   Ref<Node> n = new_node(7);

@@ -33,7 +33,8 @@
 //     from it);
 //   - one job per goroutine that existed when marking started (allgs), its
 //     stack scanned once per cycle while it is stopped (the stack-scan
-//     protocol below). gcscan_cycle records the cycle that scanned it.
+//     protocol below), with its closure (inline in the G, or a GC object
+//     the G refers to). gcscan_cycle records the cycle that scanned it.
 //
 // The stack-scan protocol (Go's suspendG/scanstack). A goroutine that is
 // not running (runnable, waiting, preempted, or in a system call) is
@@ -190,12 +191,25 @@ int find_segments(dl_phdr_info* info, size_t, void*) {
   return 1;
 }
 
-// The words of a goroutine's closure (inline in the G or its heap copy).
+// The words of a goroutine's inline closure (empty when it has none or
+// its closure is a GC object, which closure_object returns).
 void closure_range(const G* gp, uintptr_t* lo, uintptr_t* hi) {
   *lo = *hi = 0;
-  if (gp->fn_obj == nullptr) return;
-  *lo = reinterpret_cast<uintptr_t>(gp->fn_obj);
-  *hi = *lo + (gp->fn_obj == gp->fn_buf ? kInlineClosure : gp->fn_size);
+  if (gp->fn_obj != gp->fn_buf) return;
+  *lo = reinterpret_cast<uintptr_t>(gp->fn_buf);
+  *hi = *lo + kInlineClosure;
+}
+uintptr_t closure_object(const G* gp) {
+  return gp->fn_obj != gp->fn_buf ? reinterpret_cast<uintptr_t>(gp->fn_obj) : 0;
+}
+
+// Shades a goroutine's closure: the words of an inline one, or the GC
+// object of a large one (scanned as every object is).
+void scan_closure(const G* gp, GcWork* gcw) {
+  uintptr_t lo, hi;
+  closure_range(gp, &lo, &hi);
+  if (lo != 0) scan_block(lo, hi, gcw);
+  shade(closure_object(gp), gcw);
 }
 
 // The stack range of a stopped goroutine gp in status (without kGscan),
@@ -225,9 +239,8 @@ bool stack_range(G* gp, uint32_t status, G* self, uintptr_t self_sp, uintptr_t* 
 
 // Scans gp's closure and stack into gcw (gp is stopped and claimed).
 void scan_goroutine(G* gp, uint32_t status, G* self, uintptr_t self_sp, GcWork* gcw) {
+  scan_closure(gp, gcw);
   uintptr_t lo, hi;
-  closure_range(gp, &lo, &hi);
-  if (lo != 0) scan_block(lo, hi, gcw);
   const uintptr_t* regs;
   if (!stack_range(gp, status, self, self_sp, &lo, &hi, &regs)) return;
   if (regs != nullptr) {
@@ -572,10 +585,7 @@ void gc_scan_before_execute(G* gp) {
 }
 
 void gc_newproc(G* gp) {
-  GcWork* gcw = gcw_of(getm()->p);
-  uintptr_t lo, hi;
-  closure_range(gp, &lo, &hi);
-  if (lo != 0) scan_block(lo, hi, gcw);
+  scan_closure(gp, gcw_of(getm()->p));
   claim_scan(gp);
 }
 
@@ -653,6 +663,7 @@ void gc_checkmark(G* self, uintptr_t self_sp) {
     uintptr_t lo, hi;
     closure_range(gp, &lo, &hi);
     if (lo != 0) checkmark_block(&st, lo, hi, false, "a closure", lo);
+    checkmark_shade(&st, closure_object(gp), false, "a closure", 0, 0);
     const uintptr_t* regs;
     if (stack_range(gp, s, self, self_sp, &lo, &hi, &regs)) {
       if (regs != nullptr) {

@@ -775,9 +775,13 @@ G* newproc_begin(void** storage, size_t size, size_t align) {
   if (size <= kInlineClosure && align <= 16) {
     newg->fn_obj = newg->fn_buf;
   } else {
-    newg->fn_align = align < 16 ? 16 : align;
-    newg->fn_size = size;
-    newg->fn_obj = ::operator new(size, std::align_val_t(newg->fn_align));
+    // A GC object (scanned; freed once the goroutine has exited and
+    // dropped it). Objects above the inline size are 16-byte aligned; a
+    // stricter alignment takes room to align inside the object, which
+    // the collector keeps alive through the interior pointer.
+    size_t slack = align > 16 ? align - 16 : 0;
+    auto mem = reinterpret_cast<uintptr_t>(mallocgc(size + slack, true));
+    newg->fn_obj = reinterpret_cast<void*>((mem + align - 1) & ~uintptr_t(align - 1));
   }
   *storage = newg->fn_obj;
   return newg;
@@ -844,7 +848,6 @@ static void goroutine_main(G* gp) {
     if (gp->goid == 1) main_goexited = true;
   }
   gp->fn_destroy(gp->fn_obj);
-  if (gp->fn_obj != gp->fn_buf) ::operator delete(gp->fn_obj, std::align_val_t(gp->fn_align));
   gp->fn_obj = nullptr;
   check_stack_on_switch(gp);
   switch_to_g0(gp, getm(), goexit0, true);

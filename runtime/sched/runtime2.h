@@ -113,12 +113,11 @@ struct G {
   void* asan_fake_stack = nullptr;
   void* tsan_fiber = nullptr;  // TSan builds: this goroutine's fiber
 
-  // The closure rt::go started; stored inline when small.
+  // The closure rt::go started; stored inline when small, else in a GC
+  // object (the G's reference is what keeps it alive).
   void (*fn_run)(void*) = nullptr;
   void (*fn_destroy)(void*) = nullptr;
-  void* fn_obj = nullptr;  // points into fn_buf or to a heap copy
-  size_t fn_align = 0;     // alignment the heap copy was allocated with
-  size_t fn_size = 0;      // size of the heap copy (the collector scans it)
+  void* fn_obj = nullptr;  // points into fn_buf or into a GC object
 
   // Set by entersyscall for the collector: the stack pointer of the frame
   // that entered the system call and the callee-saved registers (rbx, rbp,
