@@ -1003,6 +1003,36 @@ TEST(GCDeath, ClobberfreeFindsNothingInACorrectProgram) {
       testing::ExitedWithCode(0), "");
 }
 
+// GOGC=off with GOMEMLIMIT: collections run with a goal under the limit
+// and keep the heap near it while a program churns through 20 times the
+// limit. The limit is soft: while GC time passes half the CPU (a loaded
+// machine), the limiter stops assists and the heap may pass it a little.
+TEST(GCDeath, MemoryLimitDrivesCollectionWithGogcOff) {
+  EnvGuard gogc("GOGC", "off");
+  EnvGuard limit("GOMEMLIMIT", "48MiB");
+  EXPECT_EXIT(
+      {
+        Ref<Node> live;
+        int64_t counter = 0;
+        live = make_tree(15, &counter);  // about 5 MiB live
+        uint64_t peak = 0;
+        for (int i = 0; i < 1000; i++) {
+          churn(15000);  // about 1 MiB
+          uint64_t h = rt::read_mem_stats().HeapAlloc;
+          if (h > peak) peak = h;
+        }
+        rt::MemStats st = rt::read_mem_stats();
+        bool ok = st.NumGC >= 5 && peak < (uint64_t(48) << 20) / 5 * 6 && st.NextGC != 0 && st.NextGC < (uint64_t(48) << 20) &&
+                  tree_count(live) == (int64_t(1) << 16) - 1;
+        if (!ok) {
+          fprintf(stderr, "NumGC %u peak %llu NextGC %llu\n", st.NumGC, static_cast<unsigned long long>(peak),
+                  static_cast<unsigned long long>(st.NextGC));
+        }
+        _exit(ok ? 0 : 1);
+      },
+      testing::ExitedWithCode(0), "");
+}
+
 TEST(GCDeath, GogcIsReadAsGoReadsIt) {
   {
     EnvGuard env("GOGC", "off");

@@ -64,6 +64,11 @@
 // fresh span or allocates a large object, never on its fast path. GOGC is
 // read as Go's readGOGC does: "off" disables, a number (a sign allowed)
 // sets the percentage, a negative one disables, anything else is ignored.
+// A memory limit (GOMEMLIMIT, rt::set_memory_limit) caps the goal at the
+// limit less the memory that is not heap, less 3% (Go 1.19's
+// memoryLimitHeapGoal), GOGC off or not; while the limit sets the goal,
+// assists stop once GC time passes half the cycle's CPU time (Go's GC CPU
+// limiter).
 //
 // Time trigger (Go's forcegchelper): a system goroutine parks until
 // sysmon sees that no cycle ended within forcegc_period (2 minutes) and
@@ -116,6 +121,7 @@ std::atomic<uint64_t> gc_goal{kDefaultHeapMinimum};
 int32_t gcpercent = 100;   // < 0: off (gc_sema)
 uint64_t heap_minimum = kDefaultHeapMinimum;
 double trigger_fraction = 7.0 / 8.0;  // of the runway from heap_marked to the goal
+bool limit_bound = false;             // the memory limit sets the goal (gc_sema)
 uint64_t heap_marked = 0;             // live bytes the last mark found (gc_sema)
 int32_t debug_gctrace = 0;
 int32_t debug_gcstoptheworld = 0;
@@ -209,18 +215,36 @@ void set_gcpercent(int32_t in) {
   heap_minimum = gcpercent < 0 ? 0 : kDefaultHeapMinimum * uint64_t(gcpercent) / 100;
 }
 
-// Publishes the goal and trigger that follow from heap_marked, gcpercent
-// and trigger_fraction (Go's gcControllerCommit; gc_sema held, or
-// start-up).
+// The heap goal the memory limit allows (Go 1.19's memoryLimitHeapGoal):
+// the limit less the memory that is not heap (stacks, span and cache
+// metadata, arena maps), less 3% headroom; kNoTrigger without a limit.
+uint64_t memory_limit_goal() {
+  uint64_t limit = memory_limit();
+  if (limit >= uint64_t(INT64_MAX)) return kNoTrigger;
+  uint64_t nonheap = heap_counters.manual_pages.load(std::memory_order_relaxed) * kPageSize + span_alloc.sys_bytes() +
+                     mcache_sys_bytes() + heap_counters.metadata_bytes.load(std::memory_order_relaxed);
+  if (limit <= nonheap) return heap_marked;
+  uint64_t goal = limit - nonheap;
+  goal -= goal / 100 * 3;
+  return goal < heap_marked ? heap_marked : goal;
+}
+
+// Publishes the goal and trigger that follow from heap_marked, gcpercent,
+// the memory limit and trigger_fraction (Go's gcControllerCommit;
+// gc_sema held, or start-up). The goal is the lower of GOGC's and the
+// memory limit's; with GOGC off only the limit sets one.
 void commit_goal() {
   uint64_t goal = kNoTrigger;
-  uint64_t trigger = kNoTrigger;
   if (gcpercent >= 0) {
     uint64_t m = heap_marked;
     goal = m + m / 100 * uint64_t(gcpercent) + m % 100 * uint64_t(gcpercent) / 100;
     if (goal < heap_minimum) goal = heap_minimum;
-    trigger = m + uint64_t(double(goal - m) * trigger_fraction);
   }
+  uint64_t limit_goal = memory_limit_goal();
+  limit_bound = limit_goal < goal;
+  if (limit_bound) goal = limit_goal;
+  uint64_t trigger = kNoTrigger;
+  if (goal != kNoTrigger) trigger = heap_marked + uint64_t(double(goal - heap_marked) * trigger_fraction);
   gc_goal.store(goal, std::memory_order_relaxed);
   gc_trigger.store(trigger, std::memory_order_relaxed);
   stats_lock.lock();
@@ -696,6 +720,7 @@ void gcenable() {
   newproc_end(
       gp, [](void*) { forcegc_helper(); }, [](void*) {});
   gc_start_bgsweep();
+  commit_goal();  // GOMEMLIMIT is read after gcinit (mallocinit)
   gc_enabled.store(true, std::memory_order_release);
 }
 
@@ -766,6 +791,13 @@ G* gc_find_idle_worker(P* p) {
   return take_worker(p, WorkerMode::kIdle);
 }
 
+void gc_update_goal() {
+  semacquire(&gc_sema);
+  commit_goal();
+  semrelease(&gc_sema);
+  gc_heap_trigger_check();
+}
+
 void gc_mark_new_object_p(uintptr_t v, P* p) {
   if (p != nullptr) {
     gc_mark_new_object(v, gcw_of(p));
@@ -776,9 +808,21 @@ void gc_mark_new_object_p(uintptr_t v, P* p) {
   nop_gcw_unlock();
 }
 
+// Go 1.19's GC CPU limiter, for collections the memory limit drives: once
+// the cycle's GC time (pauses x GOMAXPROCS, assists, dedicated and
+// fractional workers) passes half of its CPU time, assists stop and the
+// heap may pass the limit rather than the program starve.
+bool gc_cpu_limited() {
+  if (!limit_bound) return false;
+  double elapsed = double(nanotime() - cy.t_sweep_term) * double(cy.procs);
+  double gc = double(cy.pause_ns) * double(cy.procs) + double(cy.assist_ns.load() + cy.dedicated_ns.load() + cy.fractional_ns.load());
+  return elapsed > 0 && gc > 0.5 * elapsed;
+}
+
 void gc_assist_alloc(G* gp) {
   M* mp = getm();
-  if (!gc_blacken_enabled.load(std::memory_order_acquire) || mp->locks != 0 || mp->p == nullptr || gp == mp->g0) {
+  if (!gc_blacken_enabled.load(std::memory_order_acquire) || mp->locks != 0 || mp->p == nullptr || gp == mp->g0 ||
+      gc_cpu_limited()) {
     return;
   }
   // Scan work per byte: what is expected to be left to scan over the

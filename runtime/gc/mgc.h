@@ -52,6 +52,9 @@ void check_clobbered(uintptr_t base, size_t size);
 // running, and the caller may start one (a goroutine holding no runtime
 // lock).
 void gc_heap_trigger_check();
+// The memory limit changed (rt::set_memory_limit): recomputes the goal
+// and trigger (a goroutine, which may start a collection).
+void gc_update_goal();
 // GODEBUG=gcstoptheworld=1 and gccheckmark=1.
 void set_debug_gcstoptheworld(int32_t v);
 void set_debug_gccheckmark(bool on);

@@ -60,7 +60,10 @@ void free_os_memory() { internal::scavenge(~size_t(0) / 2); }
 
 int64_t set_memory_limit(int64_t bytes) {
   uint64_t old = internal::memory_limit();
-  if (bytes >= 0) internal::set_memory_limit(uint64_t(bytes));
+  if (bytes >= 0) {
+    internal::set_memory_limit(uint64_t(bytes));
+    internal::gc_update_goal();
+  }
   return old > uint64_t(INT64_MAX) ? INT64_MAX : int64_t(old);
 }
 

@@ -73,8 +73,10 @@ MemStats read_mem_stats();
 void free_os_memory();
 
 // Sets the soft memory limit in bytes (GOMEMLIMIT): before the heap grows
-// past it, free memory is returned to the OS. Returns the previous limit;
-// a negative value only queries.
+// past it, free memory is returned to the OS, and the collector's heap
+// goal is capped at the limit less the memory that is not heap (Go 1.19's
+// rules, GOGC off or not; rt/gc.h). Returns the previous limit; a
+// negative value only queries.
 int64_t set_memory_limit(int64_t bytes);
 
 }  // namespace rt
