@@ -200,7 +200,9 @@ TEST(GC, ReachableOnlyFromARootInMallocMemory) {
   in_frame([holders] {
     for (auto& h : *holders) EXPECT_TRUE(list_ok(h.ref(), 1000));
   });
-  EXPECT_GE(live_heap(), base + 10000 * sizeof(Node));
+  // base may have counted a dead object the conservative scan kept (the
+  // same 64 KiB of slack as the baseline checks).
+  EXPECT_GE(live_heap() + 64 * 1024, base + 10000 * sizeof(Node));
   delete holders;
   EXPECT_LT(live_heap(), base + 64 * 1024);
 }
@@ -379,15 +381,18 @@ TEST(GC, InteriorPointerKeepsTheObject) {
 TEST(GC, SweepReturnsEmptySpansToThePageAllocator) {
   rt::gc();
   rt::MemStats before = rt::read_mem_stats();
-  {
+  // In frames of their own, erased after: no copy of a slice's address
+  // stays on the stack for the conservative scan.
+  in_frame([&] {
     std::vector<rt::Root<rt::Slice<uint8_t>>>* keep = new std::vector<rt::Root<rt::Slice<uint8_t>>>();
     for (int i = 0; i < 64; i++) keep->emplace_back(rt::make<rt::Slice<uint8_t>>(rt::make_slice<uint8_t>(1 << 20)));
     rt::MemStats full = rt::read_mem_stats();
-    EXPECT_GE(full.HeapInuse, before.HeapInuse + (uint64_t(64) << 20));
+    // (before may count an object the conservative scan still kept then.)
+    EXPECT_GE(full.HeapInuse + (uint64_t(2) << 20), before.HeapInuse + (uint64_t(64) << 20));
     delete keep;
-  }
+  });
   // Small objects too: 32 MiB of 64-byte nodes in spans of their own.
-  churn(400000);
+  in_frame([] { churn(400000); });
   rt::MemStats garbage = rt::read_mem_stats();
   rt::gc();
   rt::MemStats after = rt::read_mem_stats();

@@ -154,8 +154,8 @@ void find_data_segments();
 
 // Sweeping (mgcsweep.cc).
 struct MCentral;
-// Mark termination, world stopped: queues every in-use span and makes
-// them all unswept (heap_sweepgen += 2).
+// Mark termination, world stopped: the spans swept or allocated in this
+// cycle become the next sweep's unswept set (heap_sweepgen += 2).
 void gc_sweep_start();
 // Sweeps every queued span and waits for sweepers inside one: sweep
 // termination (world stopped) and rt::gc (before it returns).
@@ -166,6 +166,8 @@ void gc_start_bgsweep();
 // Before the heap takes npages fresh pages: sweeps queued spans until as
 // many came free or none is left (Go's reclaim).
 void gc_reclaim(size_t npages);
+// mheap_alloc: a new in-use span joins the swept set of this cycle.
+void gc_span_allocated(MSpan* s);
 // Sweeps s now unless it is swept (explicit frees).
 void gc_ensure_swept(MSpan* s);
 // cache_span, with c locked: sweeps s (on c's partial list) if unswept

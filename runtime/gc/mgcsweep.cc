@@ -27,25 +27,38 @@
 // cache_span sweeps what it takes), so an allocation never sees a span
 // whose allocBits are stale.
 //
-// Who sweeps: mark termination queues every in-use span (sweep_queue);
+// The sweep sets (Go 1.9's mheap.sweepSpans): two append-only buffers of
+// spans, swept[sg/2 % 2] holding the spans swept or allocated in the
+// cycle whose sweepgen is sg, the other the spans still to sweep. Every
+// in-use span is in the swept set once it is swept (sweep_claimed pushes
+// it when it stays in use) or allocated (mheap_alloc stamps sg and pushes
+// it), so at mark termination that set is exactly the in-use spans; the
+// sweepgen flip makes it the unswept set and the other buffer, emptied,
+// the new swept set: mark termination touches no span. An entry may be
+// stale (its span freed, its MSpan reused): claim() skips whatever is not
+// an in-use span of sweepgen sg - 2.
+//
+// Who sweeps the unswept set:
 //   - mcentral's cache_span sweeps the spans of its partial list that it
 //     meets before taking one (Go's lazy sweeping);
 //   - before the heap takes fresh pages (a span for an mcache, a large
-//     object), gc_reclaim sweeps queued spans until as many pages came
-//     free, so the heap does not grow while garbage waits (Go's reclaim);
-//   - the background sweeper goroutine sweeps the queue, yielding after
-//     every span (Go's bgsweep), started at each mark termination;
-//   - rt::gc sweeps what is left before it returns, and the next cycle's
-//     sweep termination finishes the queue with the world stopped (it is
-//     usually empty by then) and waits for sweepers that are still inside
-//     a span (a thread without a P may be; counted in sweepers_active).
+//     object), gc_reclaim sweeps spans until as many pages came free, so
+//     the heap does not grow while garbage waits (Go's reclaim);
+//   - the background sweeper goroutine sweeps the set, yielding after
+//     every span (Go's bgsweep), readied at each mark termination;
+//   - rt::gc sweeps what is left before it returns, and the triggering
+//     goroutine of the next cycle before that cycle's pause; sweep
+//     termination then finishes it with the world stopped (usually nothing
+//     is left) and waits for sweepers that are still inside a span (a
+//     thread without a P may be; counted in sweepers_active).
 // An explicit free (free_object) sweeps the object's span first.
+#include <sys/mman.h>
+
 #include <cstring>
 
 #include "rt/rt.h"
 #include "runtime/gc/mgc.h"
 #include "runtime/mem/mcentral.h"
-#include "runtime/mem/metavec.h"
 #include "runtime/mem/mheap.h"
 #include "runtime/sched/runtime2.h"
 
@@ -53,12 +66,46 @@ namespace rt::internal {
 
 namespace {
 
-// Spans queued at mark termination; sweepers take entries with
-// sweep_next. Written only with the world stopped.
-MetaVector<MSpan*> sweep_queue;
-std::atomic<size_t> sweep_next{0};
-size_t sweep_len = 0;
+// An append-only set of spans whose entries never move: fixed chunks
+// installed on demand. Pushes and pops are atomic index increments; a
+// buffer is pushed to only while it is the swept set and popped from
+// only while it is the unswept one.
+class SpanBuf {
+ public:
+  void push(MSpan* s) {
+    size_t i = len_.fetch_add(1, std::memory_order_acq_rel);
+    __atomic_store_n(&chunk(i / kChunk)[i % kChunk], s, __ATOMIC_RELEASE);
+  }
+  size_t len() const { return len_.load(std::memory_order_acquire); }
+  MSpan* at(size_t i) { return __atomic_load_n(&chunk(i / kChunk)[i % kChunk], __ATOMIC_ACQUIRE); }
+  void reset() { len_.store(0, std::memory_order_release); }
+
+ private:
+  static constexpr size_t kChunk = 8192;
+  static constexpr size_t kMaxChunks = 16384;  // 134M spans: 1 PiB of 8 KiB spans
+
+  MSpan** chunk(size_t c) {
+    if (c >= kMaxChunks) throw_fatal("gc: too many spans for the sweep set");
+    MSpan** p = chunks_[c].load(std::memory_order_acquire);
+    if (p != nullptr) return p;
+    void* mem = mmap(nullptr, kChunk * sizeof(MSpan*), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) throw_fatal("out of memory growing the sweep set");
+    MSpan** fresh = static_cast<MSpan**>(mem);
+    if (chunks_[c].compare_exchange_strong(p, fresh, std::memory_order_acq_rel)) return fresh;
+    munmap(mem, kChunk * sizeof(MSpan*));
+    return p;
+  }
+
+  std::atomic<size_t> len_{0};
+  std::atomic<MSpan**> chunks_[kMaxChunks] = {};
+};
+
+SpanBuf sweep_sets[2];
+std::atomic<size_t> sweep_next{0};  // next index of the unswept set
 std::atomic<int32_t> sweepers_active{0};
+
+SpanBuf& swept_set(uint32_t sg) { return sweep_sets[(sg / 2) % 2]; }
+SpanBuf& unswept_set(uint32_t sg) { return sweep_sets[(sg / 2 + 1) % 2]; }
 
 // The background sweeper, parked while there is nothing to sweep.
 G* bgsweep_g = nullptr;
@@ -82,6 +129,7 @@ size_t sweep_claimed(MSpan* s, MCentral* c, uint32_t sg, bool* unlocked) {
     if (MSpan::bit(s->gcmarkBits, 0)) {
       MSpan::clear_bit(s->gcmarkBits, 0);
       s->sweepgen = sg;
+      swept_set(sg).push(s);
       return 0;
     }
     size_t npages = s->npages;
@@ -124,6 +172,7 @@ size_t sweep_claimed(MSpan* s, MCentral* c, uint32_t sg, bool* unlocked) {
     return npages;
   }
   (live == s->nelems ? c->full : c->partial).push(s);
+  swept_set(sg).push(s);
   return 0;
 }
 
@@ -157,11 +206,12 @@ size_t sweep_if_unswept(MSpan* s) {
   return freed;
 }
 
-// Sweeps the next queued span; false when the queue is exhausted.
+// Sweeps the next span of the unswept set; false when it is exhausted.
 bool sweepone(size_t* pages_freed) {
+  SpanBuf& set = unswept_set(heap_sweepgen.load(std::memory_order_acquire));
   size_t i = sweep_next.fetch_add(1, std::memory_order_acq_rel);
-  if (i >= sweep_len) return false;
-  *pages_freed += sweep_if_unswept(sweep_queue[i]);
+  if (i >= set.len()) return false;
+  *pages_freed += sweep_if_unswept(set.at(i));
   return true;
 }
 
@@ -177,10 +227,6 @@ void bgsweep() {
     size_t pages = 0;
     while (sweepone(&pages)) gosched_impl();
   }
-}
-
-void queue_span(MSpan* s, void*) {
-  if (s->state.load(std::memory_order_relaxed) == SpanState::kInUse) sweep_queue.push_back(s);
 }
 
 }  // namespace
@@ -203,12 +249,15 @@ void gc_finish_sweep() {
 
 void gc_sweep_start() {
   gc_finish_sweep();
-  sweep_queue.clear();
-  for_each_span(queue_span, nullptr);
-  sweep_len = sweep_queue.size();
+  uint32_t sg = heap_sweepgen.load(std::memory_order_acquire);
+  // After the flip the swept set of this cycle is the unswept one; the
+  // other buffer (its spans all swept, or freed, in this cycle) restarts.
+  unswept_set(sg).reset();
   sweep_next.store(0, std::memory_order_release);
-  heap_sweepgen.fetch_add(2, std::memory_order_acq_rel);
+  heap_sweepgen.store(sg + 2, std::memory_order_release);
 }
+
+void gc_span_allocated(MSpan* s) { swept_set(s->sweepgen).push(s); }
 
 void gc_wake_bgsweep() {
   bool parked = true;

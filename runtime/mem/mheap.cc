@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "runtime/gc/mgc.h"
 #include "runtime/mem/mcache.h"
 #include "runtime/policy/pagealloc.h"
 #include "runtime/sched/faultinject.h"
@@ -253,6 +254,7 @@ MSpan* mheap_alloc(size_t npages, SpanState kind, SpanClass spanclass) {
     heap_counters.inuse_pages.fetch_add(npages, std::memory_order_relaxed);
   }
   s->state.store(kind, std::memory_order_release);
+  if (kind == SpanState::kInUse) gc_span_allocated(s);
   return s;
 }
 
