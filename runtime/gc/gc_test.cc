@@ -1009,9 +1009,11 @@ TEST(GCDeath, ClobberfreeFindsNothingInACorrectProgram) {
 }
 
 // GOGC=off with GOMEMLIMIT: collections run with a goal under the limit
-// and keep the heap near it while a program churns through 20 times the
-// limit. The limit is soft: while GC time passes half the CPU (a loaded
-// machine), the limiter stops assists and the heap may pass it a little.
+// while a program churns through 20 times the limit (without them the
+// heap would reach about 1 GB). The limit is soft: while GC time passes
+// half the CPU, the limiter stops assists and the heap passes it by as
+// much as the mark takes to finish, which on a loaded 2-core machine is
+// tens of MB; the bound checked is twice the limit.
 TEST(GCDeath, MemoryLimitDrivesCollectionWithGogcOff) {
   EnvGuard gogc("GOGC", "off");
   EnvGuard limit("GOMEMLIMIT", "48MiB");
@@ -1027,7 +1029,7 @@ TEST(GCDeath, MemoryLimitDrivesCollectionWithGogcOff) {
           if (h > peak) peak = h;
         }
         rt::MemStats st = rt::read_mem_stats();
-        bool ok = st.NumGC >= 5 && peak < (uint64_t(48) << 20) / 5 * 6 && st.NextGC != 0 && st.NextGC < (uint64_t(48) << 20) &&
+        bool ok = st.NumGC >= 5 && peak < (uint64_t(96) << 20) && st.NextGC != 0 && st.NextGC < (uint64_t(48) << 20) &&
                   tree_count(live) == (int64_t(1) << 16) - 1;
         if (!ok) {
           fprintf(stderr, "NumGC %u peak %llu NextGC %llu\n", st.NumGC, static_cast<unsigned long long>(peak),
