@@ -85,8 +85,9 @@ std::string map_check(const Map<K, V>& m) {
     }
   }
 
-  // Walks one chain; on failure returns the message. bucket_of(hash) is
-  // the index the chain's entries must have; entries are counted into n.
+  // Walks the chain of bucket index of an array whose hashes select with
+  // mask (generation 0: buckets, 1: oldbuckets), counting its entries into
+  // found; returns the first broken invariant, or "".
   size_t found = 0;
   auto walk = [&](Bucket* first, uintptr_t index, uintptr_t mask, int generation, bool evacuated_chain) -> std::string {
     bool rest = false;

@@ -467,15 +467,23 @@ struct HMap {
       Bucket* oldb = old + (hash & m);
       if (!evacuated(oldb)) b = oldb;
     }
-    uint8_t top = tophash(hash);
+    // The 8 tophashes are compared as one word: a byte of tops ^ top*ones
+    // is zero where the tophash matches (the zero-byte test may also flag
+    // a byte above a real match, which the key comparison rejects). An
+    // emptyRest (zero) byte ends the chain: nothing follows it, so the
+    // result is the same as Go's slot-by-slot walk.
+    constexpr uint64_t kOnes = 0x0101010101010101ULL;
+    constexpr uint64_t kHighs = 0x8080808080808080ULL;
+    const uint64_t pattern = kOnes * tophash(hash);
     for (; b != nullptr; b = b->overflow.get()) {
-      for (unsigned i = 0; i < kBucketCnt; i++) {
-        if (b->tophash[i] != top) {
-          if (b->tophash[i] == kEmptyRest) return {};
-          continue;
-        }
+      uint64_t tops;
+      std::memcpy(&tops, b->tophash, sizeof tops);
+      uint64_t x = tops ^ pattern;
+      for (uint64_t match = (x - kOnes) & ~x & kHighs; match != 0; match &= match - 1) {
+        unsigned i = unsigned(__builtin_ctzll(match)) / 8;
         if (b->keys[i] == key) return {b, i};
       }
+      if (((tops - kOnes) & ~tops & kHighs) != 0) return {};
     }
     return {};
   }
