@@ -287,7 +287,9 @@ TEST(Map, IterationOrderIsRandom) {
     }
   }
   EXPECT_GT(firsts.size(), 400u);  // about 630 expected
-  EXPECT_EQ(orders.size(), 20u);
+  // An order is fixed by its start bucket and offset, 256 x 8 of them: 20
+  // draws repeat one with probability 0.09, four with about 3e-6.
+  EXPECT_GE(orders.size(), 17u);
 }
 
 TEST(Map, EntriesErasedBeforeBeingReachedAreNotProduced) {
