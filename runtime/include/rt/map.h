@@ -8,7 +8,10 @@
 //   for (const auto& [k, v] : m) use(k, v);  // for k, v := range m
 //
 // A Map is one pointer (a reference to the map's header in the GC heap):
-// copies share the table, as Go's map values do. A default-constructed Map
+// copies share the table, as Go's map values do. Like a Ref, it is seen by
+// the collector on stacks, in globals and inside GC objects; a Map kept
+// anywhere else (malloc memory, a std container) must sit in a GC object
+// held through an rt::Root. A default-constructed Map
 // is Go's nil map: it reads as empty, erase and clear do nothing, and set
 // panics with rt::Panic("assignment to entry in nil map").
 //
