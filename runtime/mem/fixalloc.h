@@ -21,6 +21,15 @@
 
 namespace rt::internal {
 
+// bytes of populated memory for runtime metadata, straight from the OS:
+// outside the GC heap and the executable's data, so the collector never
+// scans it; never returned.
+inline void* map_metadata(size_t bytes) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (p == MAP_FAILED) throw_fatal("out of memory allocating runtime metadata");
+  return p;
+}
+
 template <class T>
 class FixAlloc {
  public:
@@ -68,9 +77,7 @@ class FixAlloc {
   static constexpr size_t kChunk = kObjSize > (64 << 10) ? kObjSize : (256 << 10);
 
   void refill() {
-    void* p = mmap(nullptr, kChunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (p == MAP_FAILED) throw_fatal("out of memory allocating runtime metadata");
-    chunk_ = static_cast<char*>(p);
+    chunk_ = static_cast<char*>(map_metadata(kChunk));
     chunk_left_ = kChunk;
     sys_ += kChunk;
   }

@@ -34,7 +34,10 @@ namespace rt::internal {
 
 namespace {
 
-uintptr_t scav_cursor = 0;  // heap_lock
+// Where the next scavenge starts, as a page number (address / kPageSize),
+// not an address: the collector scans .bss conservatively, and an address
+// would keep the heap object on that page alive.
+uintptr_t scav_cursor_page = 0;  // heap_lock
 std::atomic<uint64_t> mem_limit{~uint64_t(0)};
 constexpr size_t kScavengeStepPages = (64 << 10) / kPageSize;
 constexpr int64_t kIdleSleepNs = 100 * 1000 * 1000;
@@ -124,7 +127,7 @@ uint64_t parse_memory_limit(const char* s) {
 size_t scavenge_locked(size_t npages) {
   heap_lock.assert_held();
   size_t released = 0;
-  uintptr_t start = scav_cursor;
+  uintptr_t start = scav_cursor_page * kPageSize;
   uintptr_t addr = start;
   bool wrapped = false;
   while (released < npages) {
@@ -143,7 +146,7 @@ size_t scavenge_locked(size_t npages) {
     released += release_run(base, n, npages - released, &stopped);
     addr = stopped;
   }
-  scav_cursor = addr;
+  scav_cursor_page = addr / kPageSize;
   heap_counters.released_pages.fetch_add(released, std::memory_order_relaxed);
   return released;
 }

@@ -39,6 +39,7 @@
 
 #include "rt/chan.h"
 #include "rt/gc.h"
+#include "rt/map.h"
 #include "rt/mem.h"
 #include "rt/net.h"
 #include "rt/panic.h"

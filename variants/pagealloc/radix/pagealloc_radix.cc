@@ -3,19 +3,22 @@
 // per-P page cache.
 #include <new>
 
+#include "runtime/mem/fixalloc.h"
 #include "runtime/policy/pagealloc.h"
 #include "variants/pagealloc/radix/radix_pagealloc.h"
 
 namespace rt::policy::pagealloc {
 namespace {
 // Constructed in init() and never destroyed: the heap outlives static
-// destructors.
-alignas(internal::RadixPageAlloc) unsigned char storage[sizeof(internal::RadixPageAlloc)];
+// destructors. Outside the executable's data: the collector scans .data
+// and .bss conservatively, and the page addresses the allocator keeps
+// (search hints, chunk bases) would keep the heap objects at those
+// addresses alive.
 internal::RadixPageAlloc* radix = nullptr;
 }  // namespace
 
 const char* name() { return "radix"; }
-void init() { radix = new (storage) internal::RadixPageAlloc(); }
+void init() { radix = new (internal::map_metadata(sizeof(internal::RadixPageAlloc))) internal::RadixPageAlloc(); }
 void grow(uintptr_t base, size_t npages) { radix->grow(base, npages); }
 uintptr_t alloc(size_t npages) { return radix->alloc(npages); }
 void free(uintptr_t base, size_t npages) { radix->free(base, npages); }

@@ -4,19 +4,22 @@
 // Go 1.13.
 #include <new>
 
+#include "runtime/mem/fixalloc.h"
 #include "runtime/policy/pagealloc.h"
 #include "variants/pagealloc/treap/treap_pagealloc.h"
 
 namespace rt::policy::pagealloc {
 namespace {
 // Constructed in init() and never destroyed: the heap outlives static
-// destructors.
-alignas(internal::TreapPageAlloc) unsigned char storage[sizeof(internal::TreapPageAlloc)];
+// destructors. Outside the executable's data: the collector scans .data
+// and .bss conservatively, and the page addresses the allocator keeps
+// (search hints, chunk bases) would keep the heap objects at those
+// addresses alive.
 internal::TreapPageAlloc* treap = nullptr;
 }  // namespace
 
 const char* name() { return "treap"; }
-void init() { treap = new (storage) internal::TreapPageAlloc(); }
+void init() { treap = new (internal::map_metadata(sizeof(internal::TreapPageAlloc))) internal::TreapPageAlloc(); }
 void grow(uintptr_t base, size_t npages) { treap->grow(base, npages); }
 uintptr_t alloc(size_t npages) { return treap->alloc(npages); }
 void free(uintptr_t base, size_t npages) { treap->free(base, npages); }
