@@ -396,7 +396,11 @@ TEST(GC, SweepReturnsEmptySpansToThePageAllocator) {
   rt::MemStats garbage = rt::read_mem_stats();
   rt::gc();
   rt::MemStats after = rt::read_mem_stats();
-  EXPECT_LT(after.HeapInuse, before.HeapInuse + (uint64_t(2) << 20))
+  // Of the 64 MiB, a few objects may stay: a dead word on a goroutine
+  // stack that names one (an interior pointer left in an outer frame was
+  // seen keeping two of the 1 MiB slices) keeps it for the conservative
+  // scan.
+  EXPECT_LT(after.HeapInuse, before.HeapInuse + (uint64_t(4) << 20))
       << "before " << before.HeapInuse << " with garbage " << garbage.HeapInuse;
   EXPECT_GE(after.HeapIdle, before.HeapIdle);
   // The freed pages serve the next allocations: the heap does not grow.
