@@ -36,6 +36,51 @@
 
 namespace rt::internal {
 
+// A word that one thread at a time writes (the M that owns a P, the G's
+// own M, the holder of a lock) and that other threads read without any
+// lock, as Go's scheduler reads them (sysmon's retake, stop-the-world's
+// preemptall, the counters summed by read_sched_stats, gfget's peek at the
+// global free list). Every access is a relaxed atomic: a plain move on
+// x86-64, so the owner's hot path costs what a plain field does, but never
+// torn, and ThreadSanitizer sees it as the intended race it is. A reader
+// may see a stale value and must tolerate it. Increments are a load and a
+// store, not a locked add: correct only because there is one writer.
+template <typename T>
+class Relaxed {
+ public:
+  constexpr Relaxed(T v = T()) : v_(v) {}
+  Relaxed(const Relaxed& o) : v_(o.load()) {}
+  Relaxed& operator=(const Relaxed& o) {
+    store(o.load());
+    return *this;
+  }
+  T load() const { return v_.load(std::memory_order_relaxed); }
+  void store(T v) { v_.store(v, std::memory_order_relaxed); }
+  operator T() const { return load(); }
+  Relaxed& operator=(T v) {
+    store(v);
+    return *this;
+  }
+  T operator->() const { return load(); }
+  T operator++(int) {
+    T v = load();
+    store(v + 1);
+    return v;
+  }
+  T operator--(int) {
+    T v = load();
+    store(v - 1);
+    return v;
+  }
+  Relaxed& operator+=(T d) {
+    store(load() + d);
+    return *this;
+  }
+
+ private:
+  std::atomic<T> v_;
+};
+
 struct M;
 struct P;
 struct SudoG;
@@ -89,7 +134,7 @@ struct G {
   Stack stack;               // stack.lo == 0 until the goroutine first runs
   std::atomic<uint32_t> atomicstatus{kGidle};
   int64_t goid = 0;
-  M* m = nullptr;        // the M running this G, or nullptr
+  Relaxed<M*> m;         // the M running this G, or nullptr (preempt drivers read it)
   M* lockedm = nullptr;  // lock_os_thread target
   uint32_t locked_count = 0;  // lock_os_thread nesting
   G* schedlink = nullptr;     // run queue / free list link
@@ -107,7 +152,8 @@ struct G {
   void* eh_caught = nullptr;  // __cxa_eh_globals of the C++ runtime
   unsigned eh_uncaught = 0;
   void* asan_fake_stack = nullptr;
-  void* tsan_fiber = nullptr;  // TSan builds: this goroutine's fiber
+  void* tsan_fiber = nullptr;    // TSan builds: this goroutine's fiber (proc.cc)
+  uint32_t tsan_fiber_uses = 0;  // TSan builds: goroutines or g0 entries it served
 
   // The closure rt::go started; stored inline when small.
   void (*fn_run)(void*) = nullptr;
@@ -147,7 +193,7 @@ struct M {
   G* g0 = nullptr;         // scheduler goroutine: runs on the thread stack
   uintptr_t g0_top = 0;    // mcall resets the g0 stack pointer here
   uintptr_t g0_lo = 0;
-  G* curg = nullptr;       // user G running on this M
+  Relaxed<G*> curg;        // user G running on this M (read by sysmon, preemptall)
   P* p = nullptr;          // attached P
   P* nextp = nullptr;      // P handed over by startm
   P* oldp = nullptr;       // P held before entering a syscall
@@ -170,7 +216,6 @@ struct M {
   std::atomic<int64_t> preempt_signal_sent{0};       // when it was sent (nanotime)
   void (*mcall_fn)(G*) = nullptr;  // g0 function of the pending mcall (ASan builds)
   void* tsan_thread_fiber = nullptr;  // TSan builds: the thread's own fiber (proc.cc)
-  uint32_t tsan_g0_entries = 0;       // TSan builds: entries to g0's current fiber (proc.cc)
 #ifdef RT_DEBUG
   HeldLock locks_held[kMaxLocksHeld];  // lock ranks (lockrank.h)
   int nlocks_held = 0;
@@ -180,17 +225,29 @@ struct M {
   void* waitlock = nullptr;
 };
 
-// Counters kept per P (no atomics: only the owning M writes them) and
-// summed on demand.
+// Counters kept per P (only the owning M writes them: no locked adds)
+// and summed on demand by any thread.
 struct PStats {
-  uint64_t ctxswitches = 0;     // goroutine switches (execute)
-  uint64_t goroutines_created = 0;
-  uint64_t goroutines_exited = 0;
-  uint64_t steal_attempts = 0;
-  uint64_t stolen = 0;          // goroutines taken from other Ps
-  uint64_t parks = 0;           // gopark calls
-  uint64_t readies = 0;         // goready calls
-  uint64_t preemptions = 0;     // yields because of a preemption request
+  Relaxed<uint64_t> ctxswitches;     // goroutine switches (execute)
+  Relaxed<uint64_t> goroutines_created;
+  Relaxed<uint64_t> goroutines_exited;
+  Relaxed<uint64_t> steal_attempts;
+  Relaxed<uint64_t> stolen;          // goroutines taken from other Ps
+  Relaxed<uint64_t> parks;           // gopark calls
+  Relaxed<uint64_t> readies;         // goready calls
+  Relaxed<uint64_t> preemptions;     // yields because of a preemption request
+};
+
+// TSan builds: fibers of exited goroutines, for the next goroutines their
+// P starts (proc.cc). Only the P's owner touches it.
+struct TsanFiberCache {
+  static constexpr int32_t kSize = 16;
+  struct Entry {
+    void* fiber;
+    uint32_t uses;
+  };
+  Entry entries[kSize];
+  int32_t n = 0;
 };
 
 struct SysmonTick {
@@ -204,10 +261,10 @@ struct P {
   int32_t id = 0;
   std::atomic<uint32_t> status{kPidle};
   P* link = nullptr;        // on sched.pidle
-  uint32_t schedtick = 0;   // incremented on every schedule()
+  Relaxed<uint32_t> schedtick;  // incremented on every schedule() (sysmon reads it)
   std::atomic<uint32_t> syscalltick{0};  // incremented on every syscall
   SysmonTick sysmontick;    // sysmon's last observation
-  M* m = nullptr;           // owner, when running
+  Relaxed<M*> m;            // owner, when running (read by sysmon, preemptall)
   policy::LocalRunq runq;
   GQueue gfree;
   int32_t gfreecnt = 0;
@@ -218,6 +275,9 @@ struct P {
   SudoG* sudogcache[kSudogCacheSize];
   int32_t nsudog = 0;
   PStats stats;
+#ifdef RT_TSAN
+  TsanFiberCache tsan_fibers;
+#endif
 
   // Timers (runtime/time/timer.h): a 4-ary min-heap on when. timers_lock
   // guards the heap and every timer in it; num_timers and timer0_when
@@ -239,7 +299,7 @@ struct Sched {
   int32_t nmsys = 0;         // system Ms (sysmon) not counted for deadlock
   int32_t nmfreed = 0;       // Ms that exited
 
-  P* pidle = nullptr;
+  Relaxed<P*> pidle;  // under lock; exitsyscallfast peeks, as Go's does
   std::atomic<int32_t> npidle{0};
   std::atomic<int32_t> nmspinning{0};
 
@@ -252,7 +312,9 @@ struct Sched {
 
   Lock gflock{LockRank::kGfree};
   GQueue gfree;
-  int32_t ngfree = 0;
+  // Its length: written under gflock, peeked without it by gfget, as Go
+  // peeks sched.gFree; a stale value costs one look under the lock.
+  Relaxed<int32_t> ngfree;
 
   std::atomic<uint32_t> gcwaiting{0};  // stop-the-world in progress
   int32_t stopwait = 0;

@@ -121,7 +121,7 @@ void schedtrace(bool detailed) {
     P* p = allp[i];
     M* mp = p->m;
     fprintf(stderr, "  P%d: status=%u schedtick=%u syscalltick=%u m=%lld runqsize=%u gfreecnt=%d\n", p->id,
-            p->status.load(), p->schedtick, p->syscalltick.load(), mp != nullptr ? static_cast<long long>(mp->id) : -1LL,
+            p->status.load(), p->schedtick.load(), p->syscalltick.load(), mp != nullptr ? static_cast<long long>(mp->id) : -1LL,
             policy::runq::size(p), p->gfreecnt);
   }
   for (M* mp = allm.load(); mp != nullptr; mp = mp->alllink) {
