@@ -235,23 +235,6 @@ inline void tsan_exit_thread(M* mp) {
   __tsan_switch_to_fiber(mp->tsan_thread_fiber, 0);
   if (last != mp->tsan_thread_fiber) __tsan_destroy_fiber(last);
 }
-}  // namespace
-
-// The suppressions of --config=tsan (TSan asks for them at start-up; this
-// file is always linked). Each names one function and says why its races
-// are benign.
-extern "C" const char* __tsan_default_suppressions() {
-  return
-      // sysmon samples every P without taking any lock, as Go's retake
-      // does: p->schedtick, p->m and m->curg, which their owners write
-      // plainly on every switch. A stale sample only moves a
-      // preemption request or a P hand-off to the next 20 us - 10 ms
-      // sysmon tick; the G it names is never freed (Gs are reused, not
-      // unmapped), and the request itself is an atomic store.
-      "race:rt::internal::retake\n";
-}
-
-namespace {
 #else
 inline void tsan_switch_to(G*) {}
 inline void tsan_start_goroutine(P*, G*) {}

@@ -40,24 +40,26 @@ namespace rt::internal {
 // own M, the holder of a lock) and that other threads read without any
 // lock, as Go's scheduler reads them (sysmon's retake, stop-the-world's
 // preemptall, the counters summed by read_sched_stats, gfget's peek at the
-// global free list). Every access is a relaxed atomic: a plain move on
+// global free list). Stores release and loads acquire: plain moves on
 // x86-64, so the owner's hot path costs what a plain field does, but never
-// torn, and ThreadSanitizer sees it as the intended race it is. A reader
-// may see a stale value and must tolerate it. Increments are a load and a
-// store, not a locked add: correct only because there is one writer.
+// torn, and a reader that follows a pointer it loaded (retake's p->m, then
+// m->curg, then the G's preempt flag) sees the object as its publisher
+// did; ThreadSanitizer sees the intended race as atomics. A reader may see
+// a stale value and must tolerate it. Increments are a load and a store,
+// not a locked add: correct only because there is one writer.
 template <typename T>
-class Relaxed {
+class Peeked {
  public:
-  constexpr Relaxed(T v = T()) : v_(v) {}
-  Relaxed(const Relaxed& o) : v_(o.load()) {}
-  Relaxed& operator=(const Relaxed& o) {
+  constexpr Peeked(T v = T()) : v_(v) {}
+  Peeked(const Peeked& o) : v_(o.load()) {}
+  Peeked& operator=(const Peeked& o) {
     store(o.load());
     return *this;
   }
-  T load() const { return v_.load(std::memory_order_relaxed); }
-  void store(T v) { v_.store(v, std::memory_order_relaxed); }
+  T load() const { return v_.load(std::memory_order_acquire); }
+  void store(T v) { v_.store(v, std::memory_order_release); }
   operator T() const { return load(); }
-  Relaxed& operator=(T v) {
+  Peeked& operator=(T v) {
     store(v);
     return *this;
   }
@@ -72,7 +74,7 @@ class Relaxed {
     store(v - 1);
     return v;
   }
-  Relaxed& operator+=(T d) {
+  Peeked& operator+=(T d) {
     store(load() + d);
     return *this;
   }
@@ -134,13 +136,13 @@ struct G {
   Stack stack;               // stack.lo == 0 until the goroutine first runs
   std::atomic<uint32_t> atomicstatus{kGidle};
   int64_t goid = 0;
-  Relaxed<M*> m;         // the M running this G, or nullptr (preempt drivers read it)
-  M* lockedm = nullptr;  // lock_os_thread target
+  Peeked<M*> m;         // the M running this G, or nullptr (preempt drivers read it)
+  Peeked<M*> lockedm;    // lock_os_thread target (goroutine dumps read it)
   uint32_t locked_count = 0;  // lock_os_thread nesting
   G* schedlink = nullptr;     // run queue / free list link
   std::atomic<bool> preempt{false};  // a preemption was requested
   bool issystem = false;             // runtime goroutine, not user-visible
-  const char* waitreason = "";
+  Peeked<const char*> waitreason{""};  // read by goroutine dumps on other threads
   int64_t runnable_since = 0;  // for the scheduling-latency histogram
   void* param = nullptr;       // set by the waker: the sudog that completed
   SudoG* waiting = nullptr;    // sudogs this G is blocked on (chan, select)
@@ -193,7 +195,7 @@ struct M {
   G* g0 = nullptr;         // scheduler goroutine: runs on the thread stack
   uintptr_t g0_top = 0;    // mcall resets the g0 stack pointer here
   uintptr_t g0_lo = 0;
-  Relaxed<G*> curg;        // user G running on this M (read by sysmon, preemptall)
+  Peeked<G*> curg;        // user G running on this M (read by sysmon, preemptall)
   P* p = nullptr;          // attached P
   P* nextp = nullptr;      // P handed over by startm
   P* oldp = nullptr;       // P held before entering a syscall
@@ -228,14 +230,14 @@ struct M {
 // Counters kept per P (only the owning M writes them: no locked adds)
 // and summed on demand by any thread.
 struct PStats {
-  Relaxed<uint64_t> ctxswitches;     // goroutine switches (execute)
-  Relaxed<uint64_t> goroutines_created;
-  Relaxed<uint64_t> goroutines_exited;
-  Relaxed<uint64_t> steal_attempts;
-  Relaxed<uint64_t> stolen;          // goroutines taken from other Ps
-  Relaxed<uint64_t> parks;           // gopark calls
-  Relaxed<uint64_t> readies;         // goready calls
-  Relaxed<uint64_t> preemptions;     // yields because of a preemption request
+  Peeked<uint64_t> ctxswitches;     // goroutine switches (execute)
+  Peeked<uint64_t> goroutines_created;
+  Peeked<uint64_t> goroutines_exited;
+  Peeked<uint64_t> steal_attempts;
+  Peeked<uint64_t> stolen;          // goroutines taken from other Ps
+  Peeked<uint64_t> parks;           // gopark calls
+  Peeked<uint64_t> readies;         // goready calls
+  Peeked<uint64_t> preemptions;     // yields because of a preemption request
 };
 
 // TSan builds: fibers of exited goroutines, for the next goroutines their
@@ -261,10 +263,10 @@ struct P {
   int32_t id = 0;
   std::atomic<uint32_t> status{kPidle};
   P* link = nullptr;        // on sched.pidle
-  Relaxed<uint32_t> schedtick;  // incremented on every schedule() (sysmon reads it)
+  Peeked<uint32_t> schedtick;  // incremented on every schedule() (sysmon reads it)
   std::atomic<uint32_t> syscalltick{0};  // incremented on every syscall
   SysmonTick sysmontick;    // sysmon's last observation
-  Relaxed<M*> m;            // owner, when running (read by sysmon, preemptall)
+  Peeked<M*> m;            // owner, when running (read by sysmon, preemptall)
   policy::LocalRunq runq;
   GQueue gfree;
   int32_t gfreecnt = 0;
@@ -299,7 +301,7 @@ struct Sched {
   int32_t nmsys = 0;         // system Ms (sysmon) not counted for deadlock
   int32_t nmfreed = 0;       // Ms that exited
 
-  Relaxed<P*> pidle;  // under lock; exitsyscallfast peeks, as Go's does
+  Peeked<P*> pidle;  // under lock; exitsyscallfast peeks, as Go's does
   std::atomic<int32_t> npidle{0};
   std::atomic<int32_t> nmspinning{0};
 
@@ -314,7 +316,7 @@ struct Sched {
   GQueue gfree;
   // Its length: written under gflock, peeked without it by gfget, as Go
   // peeks sched.gFree; a stale value costs one look under the lock.
-  Relaxed<int32_t> ngfree;
+  Peeked<int32_t> ngfree;
 
   std::atomic<uint32_t> gcwaiting{0};  // stop-the-world in progress
   int32_t stopwait = 0;

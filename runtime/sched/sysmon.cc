@@ -137,7 +137,7 @@ void schedtrace(bool detailed) {
         uint32_t s = gp->atomicstatus.load();
         if (gp->issystem || s == kGdead) return;
         fprintf(stderr, "  G%lld: status=%u(%s) m=%lld lockedm=%lld\n", static_cast<long long>(gp->goid), s,
-                s == kGwaiting ? gp->waitreason : "", gp->m != nullptr ? static_cast<long long>(gp->m->id) : -1LL,
+                s == kGwaiting ? gp->waitreason.load() : "", gp->m != nullptr ? static_cast<long long>(gp->m->id) : -1LL,
                 gp->lockedm != nullptr ? static_cast<long long>(gp->lockedm->id) : -1LL);
       },
       nullptr);
