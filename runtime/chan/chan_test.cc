@@ -74,14 +74,14 @@ TEST(Chan, NilChannelNonBlockingOpsNeverProceed) {
 
 TEST(Chan, NilChannelBlocksForever) {
   rt::Chan<int> nil;
-  rt::internal::G* blocked = nullptr;
+  std::atomic<rt::internal::G*> blocked{nullptr};
   std::atomic<bool> returned{false};
   rt::go([&] {
     blocked = rt::internal::getg();
     nil.recv();
     returned = true;
   });
-  ASSERT_TRUE(wait_until([&] { return blocked != nullptr && parked_as(blocked, "chan receive (nil chan)"); }));
+  ASSERT_TRUE(wait_until([&] { return blocked != nullptr && parked_as(blocked.load(), "chan receive (nil chan)"); }));
   for (int i = 0; i < 1000; i++) rt::gosched();
   EXPECT_FALSE(returned.load());
 }

@@ -656,8 +656,11 @@ TEST(NetConcurrency, ReadyIoIsFoundWhileThePIsBusy) {
   Listener ln = must_listen();
   auto [c, s] = must_pair(ln);
   std::atomic<bool> stop{false};
+  rt::WaitGroup spinner;  // the spinner reads stop, in this frame, until it returns
+  spinner.add(1);
   rt::go([&] {
     while (!stop.load(std::memory_order_relaxed)) rt::preempt_point();
+    spinner.done();
   });
   auto done = rt::make_chan<int64_t>(1);
   rt::go([s, done]() mutable {
@@ -670,6 +673,7 @@ TEST(NetConcurrency, ReadyIoIsFoundWhileThePIsBusy) {
   ASSERT_FALSE(c.write("x", 1).err);
   int64_t at = done.recv();
   stop = true;
+  spinner.wait();
   ASSERT_GT(at, 0);
   EXPECT_LT(at - t0, 2000 * kMs);
 }

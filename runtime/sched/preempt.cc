@@ -290,6 +290,15 @@ bool resume_pc_is_user_code(uintptr_t pc) {
 
 void async_preempt_init() {
   if (debug_asyncpreemptoff) return;
+#ifdef RT_TSAN
+  // ThreadSanitizer defers an asynchronous signal to the thread's next
+  // interceptor or atomic operation, and then runs the handler there with
+  // a copy of the context saved when the signal arrived: rewriting the
+  // copy cannot redirect the thread, and push_call's store through the
+  // saved stack pointer lands in the frames the thread has pushed since
+  // (TSan's own, which then crash). TSan builds preempt cooperatively.
+  return;
+#endif
   if (!probe_xsave()) return;
   config.pid = getpid();
   dl_iterate_phdr(find_exe_text, nullptr);

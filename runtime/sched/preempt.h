@@ -14,8 +14,9 @@ extern bool debug_asyncpreemptoff;
 
 // Installs the SIGURG handler and probes the extended-state size. Called
 // once by the signal variant's init, before any M but m0 exists. Does
-// nothing under asyncpreemptoff or without XSAVE (async preemption then
-// stays off and requests are cooperative only).
+// nothing under asyncpreemptoff, without XSAVE, or in a ThreadSanitizer
+// build (async preemption then stays off and requests are cooperative
+// only).
 void async_preempt_init();
 
 // Sends SIGURG to mp's thread so that its goroutine, already flagged with

@@ -31,7 +31,7 @@ namespace {
 
 using rt::internal::G;
 
-bool signal_variant() { return std::string(rt::policy::preempt::name()) == "signal"; }
+using rt::testing::signal_preemption;
 
 // ---- A handler installed before the runtime starts (chaining test) ----
 
@@ -111,7 +111,7 @@ class PreemptDriver {
       for (auto& t : *targets_) {
         G* gp = t.load(std::memory_order_acquire);
         if (gp == nullptr) continue;
-        rt::internal::M* mp = __atomic_load_n(&gp->m, __ATOMIC_ACQUIRE);
+        rt::internal::M* mp = gp->m.load();
         if (mp != nullptr && gp->atomicstatus.load() == rt::internal::kGrunning &&
             !mp->preempt_signal_pending.load(std::memory_order_relaxed)) {
           rt::policy::preempt::request(gp, mp);
@@ -171,7 +171,7 @@ TEST(AsyncPreempt, CallFreeLoopDoesNotStarveSleeper) {
     wg.done();
   });
   wg.wait();
-  if (!signal_variant()) {
+  if (!signal_preemption()) {
     EXPECT_TRUE(wakes.empty()) << "coop: the sleeper ran " << wakes.size() << " times during a call-free loop";
     return;
   }
@@ -215,7 +215,7 @@ TEST(AsyncPreempt, StopTheWorldInterruptsCallFreeLoops) {
   int finished_at_stop = finished.load();
   rt::gomaxprocs(2);
   wg.wait();
-  if (!signal_variant()) {
+  if (!signal_preemption()) {
     EXPECT_GE(finished_at_stop, 1) << "coop: main ran before any call-free loop ended";
     return;
   }
@@ -405,7 +405,7 @@ TEST(AsyncPreempt, RegistersFlagsAndVectorStateSurvive) {
   // values then occupy the registers until the first one is restored.
   rt::testing::ProcsGuard procs(1);
   const bool avx = cpu_has_avx();
-  const bool sig = signal_variant();
+  const bool sig = signal_preemption();
   const int64_t target = sig ? 1'000'000 : 0;
   const int64_t cap_ms = sig ? 20'000 : 200;
   constexpr int kWorkers = 2;
@@ -498,13 +498,13 @@ TEST(AsyncPreempt, ErrnoSurvivesPreemption) {
       wg.done();
     });
   }
-  drive_preemption(&targets, [&] { return !signal_variant() || async_preemptions() - before >= 1000; },
-                   signal_variant() ? 10'000 : 300);
+  drive_preemption(&targets, [&] { return !signal_preemption() || async_preemptions() - before >= 1000; },
+                   signal_preemption() ? 10'000 : 300);
   stop.store(true);
   wg.wait();
   int64_t taken = async_preemptions() - before;
   EXPECT_EQ(wrong.load(), 0) << "errno changed across " << taken << " async preemptions";
-  if (signal_variant()) {
+  if (signal_preemption()) {
     EXPECT_GT(taken, 100) << "signal: too few async preemptions to test errno; " << preempt_counters();
   } else {
     EXPECT_EQ(taken, 0);
@@ -550,16 +550,16 @@ TEST(AsyncPreempt, MallocAndStdioLoopsNeverDeadlock) {
       &targets,
       [&] {
         rt::SchedStats now = rt::read_sched_stats();
-        return !signal_variant() || (now.preempt_refused.foreign_pc - before.preempt_refused.foreign_pc >= 100 &&
+        return !signal_preemption() || (now.preempt_refused.foreign_pc - before.preempt_refused.foreign_pc >= 100 &&
                                      now.async_preemptions - before.async_preemptions >= 100);
       },
-      signal_variant() ? 10'000 : 300);
+      signal_preemption() ? 10'000 : 300);
   stop.store(true);
   ASSERT_TRUE(rt::testing::wait_until([&] { return finished.load() == kWorkers; }, 30000))
       << "malloc/fprintf loops did not finish: a goroutine was stopped inside libc";
   fclose(devnull);
   const rt::SchedStats after = rt::read_sched_stats();
-  if (signal_variant()) {
+  if (signal_preemption()) {
     EXPECT_GT(after.preempt_refused.foreign_pc - before.preempt_refused.foreign_pc, 0u)
         << "signal: no signal landed in libc, so the test proved nothing";
     EXPECT_GT(after.async_preemptions - before.async_preemptions, 0u) << preempt_counters();
@@ -643,9 +643,15 @@ TEST(AsyncPreempt, PreinstalledSigurgHandlerIsChained) {
   }
   wg.wait();
   EXPECT_EQ(user_sigurg_calls.load(), calls0) << "a runtime preemption signal reached the program's handler";
-  if (signal_variant()) {
+  if (signal_preemption()) {
     EXPECT_GT(async_preemptions() - async0, 0);
   }
+#ifdef RT_TSAN
+  // TSan defers an asynchronous signal to the thread's next interceptor or
+  // atomic operation, and an M asleep in the runtime's futex reaches
+  // neither until it is woken: the program's handler may wait for good.
+  GTEST_SKIP() << "phase 2 needs signals handled when sent, which ThreadSanitizer defers";
+#endif
   // Phase 2: signals from the program, nothing running long enough for
   // sysmon to preempt.
   constexpr int kSignals = 20;

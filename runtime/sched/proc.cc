@@ -152,47 +152,84 @@ inline void asan_finish_switch(void*) {}
 
 // ---- TSan fiber annotations ------------------------------------------
 //
-// Under ThreadSanitizer each goroutine is a TSan fiber, created when it
-// first gets a stack and destroyed when it exits. Every switch of stacks
+// Under ThreadSanitizer each goroutine is a TSan fiber. Every switch of stacks
 // is announced just before it happens (gogo, mcall, systemstack, in both
 // directions). A switch synchronises the two fibers (flags 0): they run one
 // after the other on one thread, so what the first did happens before what
 // the second does; goroutines on different Ms are ordered only by the
 // runtime's own atomics and locks, which TSan sees.
 //
-// g0 is different: mcall and systemstack start it afresh at the top of its
-// stack, and the g0 code that ran before (schedule, execute, gogo) never
-// returns. One fiber for all of that would collect a frame in TSan's
-// shadow call stack for each call that never returned, until it overflows.
-// So g0 gets a new fiber every kTsanG0Entries entries, and the one before,
-// abandoned for good once its last gogo switched away, is destroyed then.
-// Not on every entry: creating and destroying a fiber maps and unmaps its
-// shadow stack and trace, and with a fresh fiber per entry
-// Chan.ProducersConsumersDeliverEachValueOnce took 219 s instead of 1.7 s.
-// Between two fibers the frames that never returned pile up (park_m or
-// goexit0, schedule, execute, gogo: fewer than 16 per entry), at most 16K
-// of the shadow stack's 64K entries; a report made on g0 lists them below
-// its own frames. The thread's own fiber (its start, up to the first gogo)
+// Creating and destroying a fiber maps and unmaps its shadow stack and
+// trace, which costs far more than the goroutine it would serve: with a
+// fresh fiber per g0 entry Chan.ProducersConsumersDeliverEachValueOnce
+// took 219 s instead of 1.7 s, and with one per goroutine
+// Sched.HundredThousandGoroutines took 84 s. So a fiber serves up to
+// kTsanFiberUses uses before it is destroyed. g0's serves that many
+// entries. A goroutine that exits leaves its fiber in its P's cache (up to
+// TsanFiberCache::kSize of them; beyond, or used up, it is destroyed), and
+// the next goroutine that P starts on a fresh stack takes it. The cache is
+// per P, not per G: rt::go takes a new G whenever the free list is empty,
+// as a burst of goroutines that have not yet run keeps it, and TSan allows
+// only 8,128 threads and fibers alive at once.
+//
+// A use that ends for good leaves frames in TSan's shadow call stack that
+// never return: a goroutine's exit leaves goroutine_main's (its stack is
+// abandoned in goexit0), and each g0 entry leaves the g0 code that ran
+// before (park_m or goexit0, schedule, execute, gogo), because mcall and
+// systemstack start g0 afresh at the top of its stack. Fewer than 16 per
+// use, so at most 16K of the shadow stack's 64K entries pile up before the
+// fiber is replaced; a report lists them below its own frames, and names
+// the fiber's creation, not the goroutine's, as its thread's start. Reuse
+// orders nothing that was not ordered already: the goroutine that exited
+// and the one that takes its fiber ran on one P one after the other, and
+// the scheduler orders a P's uses by the switches on one M and by its
+// locks and atomics between Ms. A goroutine's fiber is destroyed on g0
+// (the goroutine is not running); g0's, once its last gogo has switched
+// away from it. The thread's own fiber (its start, up to the first gogo)
 // is never destroyed; an M that ends its thread switches back to it first.
 
 #ifdef RT_TSAN
+constexpr uint32_t kTsanFiberUses = 1024;
 inline void tsan_switch_to(G* to) { __tsan_switch_to_fiber(to->tsan_fiber, 0); }
-inline void tsan_create_fiber(G* gp) { gp->tsan_fiber = __tsan_create_fiber(0); }
-inline void tsan_destroy_fiber(G* gp) {
-  __tsan_destroy_fiber(gp->tsan_fiber);
+// gp (not running) starts on a fresh stack on p: a cached fiber or a new one.
+inline void tsan_start_goroutine(P* p, G* gp) {
+  TsanFiberCache& c = p->tsan_fibers;
+  if (c.n > 0) {
+    c.n--;
+    gp->tsan_fiber = c.entries[c.n].fiber;
+    gp->tsan_fiber_uses = c.entries[c.n].uses;
+    return;
+  }
+  gp->tsan_fiber = __tsan_create_fiber(0);
+  gp->tsan_fiber_uses = 0;
+}
+// gp's goroutine has exited (we run on g0): its fiber goes to p's cache,
+// or is destroyed.
+inline void tsan_end_goroutine(P* p, G* gp) {
+  void* fiber = gp->tsan_fiber;
   gp->tsan_fiber = nullptr;
+  TsanFiberCache& c = p->tsan_fibers;
+  if (++gp->tsan_fiber_uses < kTsanFiberUses && c.n < TsanFiberCache::kSize) {
+    c.entries[c.n++] = {fiber, gp->tsan_fiber_uses};
+    return;
+  }
+  __tsan_destroy_fiber(fiber);
+}
+inline void tsan_fiber_cache_clear(P* p) {
+  TsanFiberCache& c = p->tsan_fibers;
+  while (c.n > 0) __tsan_destroy_fiber(c.entries[--c.n].fiber);
 }
 inline void tsan_thread_fiber(M* mp) { mp->g0->tsan_fiber = mp->tsan_thread_fiber = __tsan_get_current_fiber(); }
-constexpr uint32_t kTsanG0Entries = 1024;
 inline void tsan_enter_g0(M* mp) {
-  void* old = mp->g0->tsan_fiber;
-  if (old != mp->tsan_thread_fiber && ++mp->tsan_g0_entries < kTsanG0Entries) {
+  G* g0 = mp->g0;
+  void* old = g0->tsan_fiber;
+  if (old != mp->tsan_thread_fiber && ++g0->tsan_fiber_uses < kTsanFiberUses) {
     __tsan_switch_to_fiber(old, 0);
     return;
   }
-  mp->tsan_g0_entries = 0;
-  mp->g0->tsan_fiber = __tsan_create_fiber(0);
-  __tsan_switch_to_fiber(mp->g0->tsan_fiber, 0);
+  g0->tsan_fiber_uses = 0;
+  g0->tsan_fiber = __tsan_create_fiber(0);
+  __tsan_switch_to_fiber(g0->tsan_fiber, 0);
   if (old != mp->tsan_thread_fiber) __tsan_destroy_fiber(old);
 }
 inline void tsan_exit_thread(M* mp) {
@@ -200,27 +237,11 @@ inline void tsan_exit_thread(M* mp) {
   __tsan_switch_to_fiber(mp->tsan_thread_fiber, 0);
   if (last != mp->tsan_thread_fiber) __tsan_destroy_fiber(last);
 }
-}  // namespace
-
-// The suppressions of --config=tsan (TSan asks for them at start-up; this
-// file is always linked). Each names one function and says why its races
-// are benign.
-extern "C" const char* __tsan_default_suppressions() {
-  return
-      // sysmon samples every P without taking any lock, as Go's retake
-      // does: p->schedtick, p->m and m->curg, which their owners write
-      // plainly on every switch. A stale sample only moves a
-      // preemption request or a P hand-off to the next 20 us - 10 ms
-      // sysmon tick; the G it names is never freed (Gs are reused, not
-      // unmapped), and the request itself is an atomic store.
-      "race:rt::internal::retake\n";
-}
-
-namespace {
 #else
 inline void tsan_switch_to(G*) {}
-inline void tsan_create_fiber(G*) {}
-inline void tsan_destroy_fiber(G*) {}
+inline void tsan_start_goroutine(P*, G*) {}
+inline void tsan_end_goroutine(P*, G*) {}
+inline void tsan_fiber_cache_clear(P*) {}
 inline void tsan_thread_fiber(M*) {}
 inline void tsan_enter_g0(M*) {}
 inline void tsan_exit_thread(M*) {}
@@ -653,7 +674,7 @@ static void gostartcall(G* gp) {
   if (gp->stack.lo == 0) {
     gp->stack = stackalloc(p, stack_size);
     gostartcall(gp);
-    tsan_create_fiber(gp);
+    tsan_start_goroutine(p, gp);
   }
   gogo(gp);
 }
@@ -726,7 +747,7 @@ void systemstack(void (*fn)(void*), void* arg) {
 }
 
 static G* gfget(P* p) {
-  if (p->gfree.empty() && !sched.gfree.empty()) {
+  if (p->gfree.empty() && sched.ngfree.load() != 0) {
     LockGuard g(sched.gflock);
     while (p->gfreecnt < kGfreeBatch && !sched.gfree.empty()) {
       p->gfree.push_front(sched.gfree.pop());
@@ -830,7 +851,7 @@ static void goexit0(G* gp) {
   mp->curg = nullptr;
   stackfree(p, gp->stack);
   gp->stack = Stack{};
-  tsan_destroy_fiber(gp);
+  tsan_end_goroutine(p, gp);
   p->stats.goroutines_exited++;
   gfput(p, gp);
   if (locked) mexit_locked_thread(mp);
@@ -1224,9 +1245,9 @@ static void preemptall() {
   for (int32_t i = 0; i < procs; i++) {
     P* p = allp[i];
     if (p->status.load() != kPrunning) continue;
-    M* mp = p->m;
+    M* mp = p->m.load();
     if (mp == nullptr || mp == getm()) continue;
-    G* gp = mp->curg;
+    G* gp = mp->curg.load();
     if (gp == nullptr || gp == mp->g0) continue;
     policy::preempt::request(gp, mp);
   }
@@ -1320,6 +1341,7 @@ static void destroyp(P* p) {
   gfpurge(p);
   stackcache_clear(p);
   sudogcache_clear(p);
+  tsan_fiber_cache_clear(p);
   mcache_free(p->mcache);
   p->mcache = nullptr;
   obs::add_pstats(&sched.dead_p_stats, p->stats);
@@ -1451,7 +1473,7 @@ static bool exitsyscallfast(P* oldp) {
       return true;
     }
   }
-  if (sched.pidle != nullptr) {
+  if (sched.pidle.load() != nullptr) {
     sched.lock.lock();
     P* p = sched.gcwaiting.load() ? nullptr : pidleget();
     sched.lock.unlock();
@@ -1517,13 +1539,13 @@ uint32_t retake(int64_t now) {
     uint32_t s = p->status.load();
     bool sysretake = false;
     if (s == kPrunning || s == kPsyscall) {
-      uint32_t t = p->schedtick;
+      uint32_t t = p->schedtick.load();
       if (pd.schedtick != t) {
         pd.schedtick = t;
         pd.schedwhen = now;
       } else if (pd.schedwhen + kForcePreemptNs <= now) {
-        M* mp = p->m;
-        G* gp = mp != nullptr ? mp->curg : nullptr;
+        M* mp = p->m.load();
+        G* gp = mp != nullptr ? mp->curg.load() : nullptr;
         if (s == kPrunning && gp != nullptr && gp != mp->g0) policy::preempt::request(gp, mp);
         sysretake = true;
       }

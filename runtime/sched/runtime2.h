@@ -36,6 +36,53 @@
 
 namespace rt::internal {
 
+// A word that one thread at a time writes (the M that owns a P, the G's
+// own M, the holder of a lock) and that other threads read without any
+// lock, as Go's scheduler reads them (sysmon's retake, stop-the-world's
+// preemptall, the counters summed by read_sched_stats, gfget's peek at the
+// global free list). Stores release and loads acquire: plain moves on
+// x86-64, so the owner's hot path costs what a plain field does, but never
+// torn, and a reader that follows a pointer it loaded (retake's p->m, then
+// m->curg, then the G's preempt flag) sees the object as its publisher
+// did; ThreadSanitizer sees the intended race as atomics. A reader may see
+// a stale value and must tolerate it. Increments are a load and a store,
+// not a locked add: correct only because there is one writer.
+template <typename T>
+class Peeked {
+ public:
+  constexpr Peeked(T v = T()) : v_(v) {}
+  Peeked(const Peeked& o) : v_(o.load()) {}
+  Peeked& operator=(const Peeked& o) {
+    store(o.load());
+    return *this;
+  }
+  T load() const { return v_.load(std::memory_order_acquire); }
+  void store(T v) { v_.store(v, std::memory_order_release); }
+  operator T() const { return load(); }
+  Peeked& operator=(T v) {
+    store(v);
+    return *this;
+  }
+  T operator->() const { return load(); }
+  T operator++(int) {
+    T v = load();
+    store(v + 1);
+    return v;
+  }
+  T operator--(int) {
+    T v = load();
+    store(v - 1);
+    return v;
+  }
+  Peeked& operator+=(T d) {
+    store(load() + d);
+    return *this;
+  }
+
+ private:
+  std::atomic<T> v_;
+};
+
 struct M;
 struct P;
 struct SudoG;
@@ -93,13 +140,13 @@ struct G {
   Stack stack;               // stack.lo == 0 until the goroutine first runs
   std::atomic<uint32_t> atomicstatus{kGidle};
   int64_t goid = 0;
-  M* m = nullptr;        // the M running this G, or nullptr
-  M* lockedm = nullptr;  // lock_os_thread target
+  Peeked<M*> m;         // the M running this G, or nullptr (preempt drivers read it)
+  Peeked<M*> lockedm;    // lock_os_thread target (goroutine dumps read it)
   uint32_t locked_count = 0;  // lock_os_thread nesting
   G* schedlink = nullptr;     // run queue / free list link
   std::atomic<bool> preempt{false};  // a preemption was requested
   bool issystem = false;             // runtime goroutine, not user-visible
-  const char* waitreason = "";
+  Peeked<const char*> waitreason{""};  // read by goroutine dumps on other threads
   int64_t runnable_since = 0;  // for the scheduling-latency histogram
   void* param = nullptr;       // set by the waker: the sudog that completed
   SudoG* waiting = nullptr;    // sudogs this G is blocked on (chan, select)
@@ -111,7 +158,8 @@ struct G {
   void* eh_caught = nullptr;  // __cxa_eh_globals of the C++ runtime
   unsigned eh_uncaught = 0;
   void* asan_fake_stack = nullptr;
-  void* tsan_fiber = nullptr;  // TSan builds: this goroutine's fiber
+  void* tsan_fiber = nullptr;    // TSan builds: this goroutine's fiber (proc.cc)
+  uint32_t tsan_fiber_uses = 0;  // TSan builds: goroutines or g0 entries it served
 
   // The closure rt::go started; stored inline when small, else in a GC
   // object (the G's reference is what keeps it alive).
@@ -156,7 +204,7 @@ struct M {
   G* g0 = nullptr;         // scheduler goroutine: runs on the thread stack
   uintptr_t g0_top = 0;    // mcall resets the g0 stack pointer here
   uintptr_t g0_lo = 0;
-  G* curg = nullptr;       // user G running on this M
+  Peeked<G*> curg;        // user G running on this M (read by sysmon, preemptall)
   P* p = nullptr;          // attached P
   P* nextp = nullptr;      // P handed over by startm
   P* oldp = nullptr;       // P held before entering a syscall
@@ -179,7 +227,6 @@ struct M {
   std::atomic<int64_t> preempt_signal_sent{0};       // when it was sent (nanotime)
   void (*mcall_fn)(G*) = nullptr;  // g0 function of the pending mcall (ASan builds)
   void* tsan_thread_fiber = nullptr;  // TSan builds: the thread's own fiber (proc.cc)
-  uint32_t tsan_g0_entries = 0;       // TSan builds: entries to g0's current fiber (proc.cc)
 #ifdef RT_DEBUG
   HeldLock locks_held[kMaxLocksHeld];  // lock ranks (lockrank.h)
   int nlocks_held = 0;
@@ -189,17 +236,29 @@ struct M {
   void* waitlock = nullptr;
 };
 
-// Counters kept per P (no atomics: only the owning M writes them) and
-// summed on demand.
+// Counters kept per P (only the owning M writes them: no locked adds)
+// and summed on demand by any thread.
 struct PStats {
-  uint64_t ctxswitches = 0;     // goroutine switches (execute)
-  uint64_t goroutines_created = 0;
-  uint64_t goroutines_exited = 0;
-  uint64_t steal_attempts = 0;
-  uint64_t stolen = 0;          // goroutines taken from other Ps
-  uint64_t parks = 0;           // gopark calls
-  uint64_t readies = 0;         // goready calls
-  uint64_t preemptions = 0;     // yields because of a preemption request
+  Peeked<uint64_t> ctxswitches;     // goroutine switches (execute)
+  Peeked<uint64_t> goroutines_created;
+  Peeked<uint64_t> goroutines_exited;
+  Peeked<uint64_t> steal_attempts;
+  Peeked<uint64_t> stolen;          // goroutines taken from other Ps
+  Peeked<uint64_t> parks;           // gopark calls
+  Peeked<uint64_t> readies;         // goready calls
+  Peeked<uint64_t> preemptions;     // yields because of a preemption request
+};
+
+// TSan builds: fibers of exited goroutines, for the next goroutines their
+// P starts (proc.cc). Only the P's owner touches it.
+struct TsanFiberCache {
+  static constexpr int32_t kSize = 16;
+  struct Entry {
+    void* fiber;
+    uint32_t uses;
+  };
+  Entry entries[kSize];
+  int32_t n = 0;
 };
 
 struct SysmonTick {
@@ -213,10 +272,10 @@ struct P {
   int32_t id = 0;
   std::atomic<uint32_t> status{kPidle};
   P* link = nullptr;        // on sched.pidle
-  uint32_t schedtick = 0;   // incremented on every schedule()
+  Peeked<uint32_t> schedtick;  // incremented on every schedule() (sysmon reads it)
   std::atomic<uint32_t> syscalltick{0};  // incremented on every syscall
   SysmonTick sysmontick;    // sysmon's last observation
-  M* m = nullptr;           // owner, when running
+  Peeked<M*> m;            // owner, when running (read by sysmon, preemptall)
   policy::LocalRunq runq;
   GQueue gfree;
   int32_t gfreecnt = 0;
@@ -227,6 +286,9 @@ struct P {
   SudoG* sudogcache[kSudogCacheSize];
   int32_t nsudog = 0;
   PStats stats;
+#ifdef RT_TSAN
+  TsanFiberCache tsan_fibers;
+#endif
 
   // Timers (runtime/time/timer.h): a 4-ary min-heap on when. timers_lock
   // guards the heap and every timer in it; num_timers and timer0_when
@@ -248,7 +310,7 @@ struct Sched {
   int32_t nmsys = 0;         // system Ms (sysmon) not counted for deadlock
   int32_t nmfreed = 0;       // Ms that exited
 
-  P* pidle = nullptr;
+  Peeked<P*> pidle;  // under lock; exitsyscallfast peeks, as Go's does
   std::atomic<int32_t> npidle{0};
   std::atomic<int32_t> nmspinning{0};
 
@@ -261,7 +323,9 @@ struct Sched {
 
   Lock gflock{LockRank::kGfree};
   GQueue gfree;
-  int32_t ngfree = 0;
+  // Its length: written under gflock, peeked without it by gfget, as Go
+  // peeks sched.gFree; a stale value costs one look under the lock.
+  Peeked<int32_t> ngfree;
 
   std::atomic<uint32_t> gcwaiting{0};  // stop-the-world in progress
   int32_t stopwait = 0;

@@ -40,7 +40,7 @@ void fatal_signal(int sig, siginfo_t* info, void* uctx) {
   uintptr_t addr = reinterpret_cast<uintptr_t>(info->si_addr);
   uintptr_t pc = uintptr_t(uc->uc_mcontext.gregs[REG_RIP]);
   M* mp = getm();
-  G* gp = mp != nullptr ? mp->curg : nullptr;
+  G* gp = mp != nullptr ? mp->curg.load() : nullptr;
   if ((sig == SIGSEGV || sig == SIGBUS) && getg() != nullptr && getg() != mp->g0 && is_stack_overflow(gp, addr)) {
     report_stack_overflow(gp, pc);
   }

@@ -121,7 +121,7 @@ void schedtrace(bool detailed) {
     P* p = allp[i];
     M* mp = p->m;
     fprintf(stderr, "  P%d: status=%u schedtick=%u syscalltick=%u m=%lld runqsize=%u gfreecnt=%d\n", p->id,
-            p->status.load(), p->schedtick, p->syscalltick.load(), mp != nullptr ? static_cast<long long>(mp->id) : -1LL,
+            p->status.load(), p->schedtick.load(), p->syscalltick.load(), mp != nullptr ? static_cast<long long>(mp->id) : -1LL,
             policy::runq::size(p), p->gfreecnt);
   }
   for (M* mp = allm.load(); mp != nullptr; mp = mp->alllink) {
@@ -137,7 +137,7 @@ void schedtrace(bool detailed) {
         uint32_t s = readgstatus(gp);
         if (gp->issystem || s == kGdead) return;
         fprintf(stderr, "  G%lld: status=%u(%s) m=%lld lockedm=%lld\n", static_cast<long long>(gp->goid), s,
-                s == kGwaiting ? gp->waitreason : "", gp->m != nullptr ? static_cast<long long>(gp->m->id) : -1LL,
+                s == kGwaiting ? gp->waitreason.load() : "", gp->m != nullptr ? static_cast<long long>(gp->m->id) : -1LL,
                 gp->lockedm != nullptr ? static_cast<long long>(gp->lockedm->id) : -1LL);
       },
       nullptr);

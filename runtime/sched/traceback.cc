@@ -359,7 +359,8 @@ void dump_one(G* gp, void* arg) {
   uint32_t s = readgstatus(gp);
   if (gp->issystem || s == kGdead || s == kGidle || gp == a->skip) return;
   Writer& w = *a->w;
-  const char* reason = s == kGwaiting && gp->waitreason[0] != 0 ? gp->waitreason : status_name(s);
+  const char* waitreason = gp->waitreason.load();
+  const char* reason = s == kGwaiting && waitreason[0] != 0 ? waitreason : status_name(s);
   w.printf("goroutine %lld [%s", static_cast<long long>(gp->goid), reason);
   if (gp->lockedm != nullptr) w.printf(", locked to thread");
   w.printf("]:\n");

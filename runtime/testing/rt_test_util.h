@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 
 #include "rt/rt.h"
 
@@ -19,6 +20,31 @@ class ProcsGuard {
  private:
   int old_;
 };
+
+// How many goroutines a test that wants n of them alive at once may keep:
+// n, except in a ThreadSanitizer build. TSan makes every goroutine a fiber
+// and lets at most 8,128 threads and fibers live at once (beyond, the
+// process dies with "Thread limit (8128 threads) exceeded"), so there it
+// is at most 4,000, leaving room for the Ms and the test's other fibers.
+constexpr int tsan_live_goroutines(int n) {
+#ifdef RT_TSAN
+  return n < 4000 ? n : 4000;
+#else
+  return n;
+#endif
+}
+
+// Whether a goroutine in a loop without safe points is stopped (by a
+// signal): with the signal preemption variant, except in a
+// ThreadSanitizer build, which preempts cooperatively as coop does (see
+// async_preempt_init). Where it is false, tests expect what coop does.
+inline bool signal_preemption() {
+#ifdef RT_TSAN
+  return false;
+#else
+  return std::string(rt::variant_name()).find("signal") != std::string::npos;
+#endif
+}
 
 // Yields until pred() holds; false if timeout_ms passes first. The bound
 // only turns a hang into a failure: correct code never comes near it.

@@ -261,13 +261,16 @@ void addtimer(RuntimeTimer* t) {
   if (t->when <= 0) throw_fatal("timer when must be positive");
   if (t->period < 0) throw_fatal("timer period must be non-negative");
   if (t->f == nullptr) throw_fatal("addtimer: timer without function");
+  // Once in the heap the timer can run on another M at once, and a
+  // sleeper's timer (in its frame) is gone when the sleeper returns.
+  int64_t when = t->when;
   M* mp = getm();
   mp->locks++;
   uint32_t idle = kTimerIdle;
   if (!t->status.compare_exchange_strong(idle, kTimerModifying)) throw_fatal("addtimer called with initialized timer");
   heap_add(mp->p, t);
   mp->locks--;
-  wake_netpoller(t->when);
+  wake_netpoller(when);
 }
 
 bool deltimer(RuntimeTimer* t) {
