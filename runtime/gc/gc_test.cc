@@ -256,7 +256,7 @@ TEST(GC, ReachableOnlyFromAGoroutineInASystemCall) {
 // its saved registers; with coop it stops at its safe point.
 TEST(GC, ReachableOnlyFromARunningGoroutine) {
   ProcsGuard procs(2);
-  bool async = rt::variant_name().find("signal") != std::string::npos;
+  bool async = rt::testing::signal_preemption();
   std::atomic<bool> stop{false};
   std::atomic<bool> started{false};
   rt::Chan<int64_t> result = rt::make_chan<int64_t>(1);

@@ -118,7 +118,8 @@ std::atomic<uint32_t> work_cycles{0};  // cycles started (Go's work.cycles)
 
 std::atomic<uint64_t> gc_trigger{kDefaultHeapMinimum};
 std::atomic<uint64_t> gc_goal{kDefaultHeapMinimum};
-int32_t gcpercent = 100;   // < 0: off (gc_sema)
+// < 0: off. Written under gc_sema; sysmon reads it (the time trigger).
+std::atomic<int32_t> gcpercent{100};
 uint64_t heap_minimum = kDefaultHeapMinimum;
 double trigger_fraction = 7.0 / 8.0;  // of the runway from heap_marked to the goal
 bool limit_bound = false;             // the memory limit sets the goal (gc_sema)
@@ -211,8 +212,8 @@ bool atoi32(const char* s, int32_t* out) {
 
 // Go's setGCPercent (gc_sema held, or start-up).
 void set_gcpercent(int32_t in) {
-  gcpercent = in < 0 ? -1 : in;
-  heap_minimum = gcpercent < 0 ? 0 : kDefaultHeapMinimum * uint64_t(gcpercent) / 100;
+  gcpercent.store(in < 0 ? -1 : in, std::memory_order_relaxed);
+  heap_minimum = in < 0 ? 0 : kDefaultHeapMinimum * uint64_t(in) / 100;
 }
 
 // The heap goal the memory limit allows (Go 1.19's memoryLimitHeapGoal):
@@ -235,9 +236,10 @@ uint64_t memory_limit_goal() {
 // memory limit's; with GOGC off only the limit sets one.
 void commit_goal() {
   uint64_t goal = kNoTrigger;
-  if (gcpercent >= 0) {
+  int32_t percent = gcpercent.load(std::memory_order_relaxed);
+  if (percent >= 0) {
     uint64_t m = heap_marked;
-    goal = m + m / 100 * uint64_t(gcpercent) + m % 100 * uint64_t(gcpercent) / 100;
+    goal = m + m / 100 * uint64_t(percent) + m % 100 * uint64_t(percent) / 100;
     if (goal < heap_minimum) goal = heap_minimum;
   }
   uint64_t limit_goal = memory_limit_goal();
@@ -255,8 +257,9 @@ void commit_goal() {
 // Go's endCycle: moves trigger_fraction half way to the value this cycle
 // says would have ended the mark at the goal.
 void update_trigger_fraction() {
-  if (gcpercent <= 0 || heap_marked == 0) return;
-  double goal_growth = double(gcpercent) / 100;
+  int32_t percent = gcpercent.load(std::memory_order_relaxed);
+  if (percent <= 0 || heap_marked == 0) return;
+  double goal_growth = double(percent) / 100;
   double ratio = trigger_fraction * goal_growth;
   double actual_growth = double(cy.heap1) / double(heap_marked) - 1;
   double mark_ns = double(cy.t_mark_term - cy.t_mark);
@@ -597,7 +600,7 @@ bool trigger_due(Trigger kind, int64_t now, uint32_t n) {
     case Trigger::kHeap:
       return heap_counters.heap_live.load(std::memory_order_relaxed) >= gc_trigger.load(std::memory_order_relaxed);
     case Trigger::kTime: {
-      if (gcpercent < 0) return false;
+      if (gcpercent.load(std::memory_order_relaxed) < 0) return false;
       int64_t last = last_gc_nanotime.load(std::memory_order_relaxed);
       return last != 0 && now - last > forcegc_period_ns.load(std::memory_order_relaxed);
     }
@@ -892,7 +895,7 @@ namespace rt {
 int set_gc_percent(int percent) {
   using namespace internal;
   semacquire(&gc_sema);
-  int old = gcpercent;
+  int old = gcpercent.load(std::memory_order_relaxed);
   set_gcpercent(percent);
   commit_goal();
   semrelease(&gc_sema);

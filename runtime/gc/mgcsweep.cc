@@ -221,7 +221,6 @@ bool park_bgsweep(G*, void*) {
 }
 
 void bgsweep() {
-  bgsweep_g = getg();
   for (;;) {
     gopark(park_bgsweep, nullptr, kWaitReasonGCSweepWait);
     size_t pages = 0;
@@ -235,6 +234,7 @@ void gc_start_bgsweep() {
   void* mem;
   G* gp = newproc_begin(&mem, 0, 1);
   gp->issystem = true;
+  bgsweep_g = gp;  // before it can run: gc_wake_bgsweep reads it unsynchronised
   newproc_end(
       gp, [](void*) { bgsweep(); }, [](void*) {});
 }
