@@ -28,6 +28,8 @@ namespace {
 
 using rt::Ref;
 using rt::testing::ProcsGuard;
+using rt::testing::clobber_stack;
+using rt::testing::in_frame;
 
 struct Node {
   int64_t value;
@@ -101,29 +103,6 @@ __attribute__((noinline)) void churn(int64_t nodes) {
     Ref<Node> x = new_node(-1 - i);
     x->next = x;
   }
-}
-
-// Zeroes the stack below the caller, where the frames of the calls it
-// made (and the copies of references they left) lay: the stack scan is
-// conservative, and a stale copy there would keep an object alive.
-__attribute__((noinline)) void clobber_stack() {
-  char buf[16384];
-  memset(buf, 0, sizeof buf);
-  asm volatile("" : : "r"(buf) : "memory");  // the stores must happen
-}
-
-template <class F>
-__attribute__((noinline)) void call_noinline(F& f) {
-  f();
-}
-
-// Runs f in a frame of its own and then erases that frame: the references
-// it held (named variables and the temporaries the compiler made) are gone
-// from the stack when in_frame returns.
-template <class F>
-__attribute__((noinline)) void in_frame(F f) {
-  call_noinline(f);
-  clobber_stack();
 }
 
 uint64_t heap_alloc() { return rt::read_mem_stats().HeapAlloc; }

@@ -34,6 +34,8 @@ using rt::Map;
 using rt::Ref;
 using rt::internal::map_check;
 using rt::internal::map_shape;
+using rt::testing::clobber_stack;
+using rt::testing::in_frame;
 
 // ---- Semantics ---------------------------------------------------------
 
@@ -537,23 +539,6 @@ __attribute__((noinline)) void churn(int n) {
     Ref<Garbage> g = rt::make<Garbage>();
     for (auto& w : g->words) w = 0xfefefefefefefefeULL;
   }
-}
-
-__attribute__((noinline)) void clobber_stack() {
-  char buf[16384];
-  memset(buf, 0, sizeof buf);
-  asm volatile("" : : "r"(buf) : "memory");
-}
-
-template <class F>
-__attribute__((noinline)) void call_noinline(F& f) {
-  f();
-}
-
-template <class F>
-__attribute__((noinline)) void in_frame(F f) {
-  call_noinline(f);
-  clobber_stack();
 }
 
 uint64_t live_heap() {

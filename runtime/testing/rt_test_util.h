@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <string>
 
@@ -65,6 +66,29 @@ bool wait_until(Pred pred, int64_t timeout_ms = 10000) {
 __attribute__((noipa)) inline void goexit_from_depth(int depth) {
   std::function<void(int)> descend = [&descend](int d) { d > 0 ? descend(d - 1) : rt::goexit(); };
   descend(depth);
+}
+
+// Zeroes the stack below the caller, where the frames of the calls it
+// made (and the copies of references they left) lay: the stack scan is
+// conservative, and a stale copy there would keep an object alive.
+inline __attribute__((noinline)) void clobber_stack() {
+  char buf[16384];
+  memset(buf, 0, sizeof buf);
+  asm volatile("" : : "r"(buf) : "memory");  // the stores must happen
+}
+
+template <class F>
+__attribute__((noinline)) void call_noinline(F& f) {
+  f();
+}
+
+// Runs f in a frame of its own and then erases that frame: the references
+// it held (named variables and the temporaries the compiler made) are gone
+// from the stack when in_frame returns.
+template <class F>
+__attribute__((noinline)) void in_frame(F f) {
+  call_noinline(f);
+  clobber_stack();
 }
 
 }  // namespace rt::testing
