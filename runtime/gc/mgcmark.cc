@@ -620,16 +620,12 @@ void gc_checkmark(G* self, uintptr_t self_sp) {
       },
       nullptr);
   size_t n = checkmark_spans.size();
-  // Insertion into a sorted table: for_each_span walks the arenas in
-  // address order already, so this is a check more than a sort.
+  // checkmark_bits_of searches the table by address: for_each_span walks
+  // the arenas and their pages in address order, so it is sorted already.
   for (size_t i = 1; i < n; i++) {
-    MSpan* s = checkmark_spans[i];
-    size_t j = i;
-    while (j > 0 && checkmark_spans[j - 1]->startAddr > s->startAddr) {
-      checkmark_spans[j] = checkmark_spans[j - 1];
-      j--;
+    if (checkmark_spans[i - 1]->startAddr >= checkmark_spans[i]->startAddr) {
+      throw_fatal("gccheckmark: spans not in address order");
     }
-    checkmark_spans[j] = s;
   }
   checkmarks.bytes = (n * kSpanBitmapBytes + 4095) & ~size_t(4095);
   if (checkmarks.bytes == 0) return;
