@@ -28,9 +28,16 @@ constexpr int64_t kMaxChanBytes = int64_t(1) << 40;
 
 FixAlloc<SudoG> sudog_alloc;
 
-// Every live channel, newest first (for_each_live_chan).
-SpinLock allchans_lock{LockRank::kAllChans};
-HChan* allchans = nullptr;
+// Buffered channels with element destructors, and the dead ones waiting
+// for them (chan.h); both under finchans_lock.
+struct FinNode {
+  HChan* c;
+  FinNode* next;
+};
+FixAlloc<FinNode> finnode_alloc;
+SpinLock finchans_lock{LockRank::kFinChans};
+FinNode* finchans = nullptr;
+FinNode* finq = nullptr;
 
 // Unlocks the channel once the goroutine is marked waiting (gopark's
 // unlock callback), so a waker cannot see it before it is parked.
@@ -234,7 +241,7 @@ void sudogcache_clear(P* p) {
   }
 }
 
-// ---- make, len, cap, refs --------------------------------------------------------
+// ---- make, len, cap, finalization --------------------------------------------------------
 
 HChan* makechan(const ElemType* type, int64_t size) {
   if (size < 0 || (type->size != 0 && size > kMaxChanBytes / int64_t(type->size))) {
@@ -248,31 +255,57 @@ HChan* makechan(const ElemType* type, int64_t size) {
   c->type = type;
   c->dataqsiz = uint32_t(size);
   c->buf = static_cast<unsigned char*>(mem) + off;
-  allchans_lock.lock();
-  c->allnext = allchans;
-  if (allchans != nullptr) allchans->allprev = c;
-  allchans = c;
-  allchans_lock.unlock();
+  if (size > 0 && !type->trivially_destructible) {
+    FinNode* n = finnode_alloc.alloc(FinNode{c, nullptr});
+    finchans_lock.lock();
+    n->next = finchans;
+    finchans = n;
+    finchans_lock.unlock();
+  }
   return c;
 }
 
-void for_each_live_chan(void (*fn)(HChan*, void*), void* arg) {
-  allchans_lock.lock();
-  for (HChan* c = allchans; c != nullptr; c = c->allnext) fn(c, arg);
-  allchans_lock.unlock();
+namespace {
+void for_each_on(FinNode* list, void (*fn)(HChan*, void*), void* arg) {
+  finchans_lock.lock();
+  for (FinNode* n = list; n != nullptr; n = n->next) fn(n->c, arg);
+  finchans_lock.unlock();
+}
+}  // namespace
+
+void for_each_finalizable_chan(void (*fn)(HChan*, void*), void* arg) { for_each_on(finchans, fn, arg); }
+
+void for_each_queued_chan(void (*fn)(HChan*, void*), void* arg) { for_each_on(finq, fn, arg); }
+
+void queue_dead_chans(bool (*is_marked)(HChan*), void (*mark)(HChan*)) {
+  finchans_lock.lock();
+  for (FinNode** link = &finchans; *link != nullptr;) {
+    FinNode* n = *link;
+    if (is_marked(n->c)) {
+      link = &n->next;
+      continue;
+    }
+    *link = n->next;
+    n->next = finq;
+    finq = n;
+    mark(n->c);
+  }
+  finchans_lock.unlock();
 }
 
-void chan_retain(HChan* c) { c->refs.fetch_add(1, std::memory_order_relaxed); }
-
-void chan_release(HChan* c) {
-  if (c->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-  for (uint32_t i = 0; i < c->qcount; i++) c->type->destroy(c->slot((c->recvx + i) % c->dataqsiz));
-  allchans_lock.lock();
-  if (c->allprev != nullptr) c->allprev->allnext = c->allnext; else allchans = c->allnext;
-  if (c->allnext != nullptr) c->allnext->allprev = c->allprev;
-  allchans_lock.unlock();
-  c->~HChan();
-  free_object(c);
+void run_chan_finalizers() {
+  for (;;) {
+    finchans_lock.lock();
+    FinNode* n = finq;
+    if (n != nullptr) finq = n->next;
+    finchans_lock.unlock();
+    if (n == nullptr) return;
+    // Unreachable: nobody else can touch the channel or its buffer.
+    HChan* c = n->c;
+    for (uint32_t i = 0; i < c->qcount; i++) c->type->destroy(c->slot((c->recvx + i) % c->dataqsiz));
+    c->qcount = 0;
+    finnode_alloc.free(n);
+  }
 }
 
 int64_t chanlen(HChan* c) { return c == nullptr ? 0 : __atomic_load_n(&c->qcount, __ATOMIC_RELAXED); }

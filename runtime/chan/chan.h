@@ -81,9 +81,6 @@ struct HChan {
   WaitQ recvq;
   WaitQ sendq;
   SpinLock lock{LockRank::kHchan};  // critical sections are short and never block
-  std::atomic<int64_t> refs{1};  // handles alive (rt::Chan copies)
-  HChan* allnext = nullptr;      // the list of live channels (chan.cc)
-  HChan* allprev = nullptr;
 
   void* slot(uint32_t i) const { return buf + size_t(i) * type->size; }
 };
@@ -111,10 +108,30 @@ void buf_take(HChan* c, void* ep);
 void send_to_waiter(HChan* c, SudoG* sg, void* ep, void (*unlock)(void*), void* arg);
 void recv_from_waiter(HChan* c, SudoG* sg, void* ep, void (*unlock)(void*), void* arg);
 
-// Calls fn for every live channel (under the list's lock): the collector
-// marks them as roots, since a reference-counted channel may be held where
-// no scan finds it.
-void for_each_live_chan(void (*fn)(HChan*, void*), void* arg);
+// Channels are GC objects (rt/chan.h). A buffered channel whose element
+// type has a destructor is also on a list from makechan on, so that the
+// values left in its buffer are destroyed when it dies (Go's finalizer
+// protocol, with the destructor as the finalizer). The list's nodes are
+// runtime metadata (a FixAlloc), outside the memory the collector scans:
+// a link kept in the channel or in a global would make the list itself
+// reach every channel on it.
+//   - while marking, the collector scans the buffers of the listed
+//     channels as roots, without marking the channels themselves
+//     (for_each_finalizable_chan), so what the values refer to outlives
+//     the channel;
+//   - with the world stopped at mark termination, queue_dead_chans moves
+//     every listed channel the mark did not reach to the finalizer queue;
+//     the collector marks them (they survive this cycle's sweep);
+//   - the queue's channels are roots, marked whole
+//     (for_each_queued_chan);
+//   - run_chan_finalizers, on the background sweeper goroutine, destroys
+//     the values of each queued channel and drops it; nothing refers to it
+//     any more and the next cycle frees it.
+void for_each_finalizable_chan(void (*fn)(HChan*, void*), void* arg);
+void for_each_queued_chan(void (*fn)(HChan*, void*), void* arg);
+// World stopped; mark(c) is called for each channel queued.
+void queue_dead_chans(bool (*is_marked)(HChan*), void (*mark)(HChan*));
+void run_chan_finalizers();
 
 int selectgo(SelectCase* cases, int nsends, int nrecvs, bool block, bool* recv_ok);
 

@@ -14,6 +14,8 @@
 namespace {
 
 using rt::testing::ProcsGuard;
+using rt::testing::clobber_stack;
+using rt::testing::in_frame;
 using rt::testing::wait_until;
 
 // Whether goroutine gp is parked with the given wait reason.
@@ -245,15 +247,60 @@ struct Counted {
 };
 std::atomic<int> Counted::live{0};
 
-TEST(Chan, BufferedValuesAreDestroyedWithTheChannel) {
+// Channels are GC objects: the values left in the buffer of a channel
+// nothing refers to are destroyed after a collection finds it dead (by the
+// background sweeper), and not before.
+TEST(Chan, BufferedValuesOfADeadChannelAreDestroyed) {
   int before = Counted::live.load();
-  {
+  rt::Chan<Counted> kept = rt::make_chan<Counted>(4);
+  kept.send(Counted(7));
+  in_frame([&] {
     auto c = rt::make_chan<Counted>(8);
     for (int i = 0; i < 5; i++) c.send(Counted(i));
     EXPECT_EQ(c.recv().v, 0);
-    EXPECT_EQ(Counted::live.load(), before + 4);
-  }
+    EXPECT_EQ(Counted::live.load(), before + 5);
+  });
+  clobber_stack();
+  EXPECT_TRUE(wait_until([&] {
+    rt::gc();
+    return Counted::live.load() == before + 1;
+  })) << "live " << Counted::live.load() << ", expected " << before + 1;
+  rt::gc();
+  EXPECT_EQ(kept.len(), 1);
+  EXPECT_EQ(kept.recv().v, 7);
   EXPECT_EQ(Counted::live.load(), before);
+}
+
+// A channel is a reference: copies name one channel, and one held only by
+// a GC object or an rt::Root outlives collections while its goroutine-side
+// handles are gone.
+TEST(Chan, HeldOnlyByAGCObjectOrARootSurvivesCollections) {
+  struct Holder {
+    rt::Chan<int> c;
+  };
+  rt::Ref<Holder> holder;
+  auto* root = new rt::Root<rt::Chan<int>>();
+  in_frame([&] {
+    holder = rt::make<Holder>();
+    holder->c = rt::make_chan<int>(64);
+    *root = rt::make_chan<int>(64);
+    for (int i = 0; i < 64; i++) {
+      holder->c.send(i);
+      root->chan().send(1000 + i);
+    }
+  });
+  clobber_stack();
+  for (int cycle = 0; cycle < 3; cycle++) {
+    // Fresh channels that die at once: their memory is what a wrongly
+    // freed channel would be reused for.
+    for (int i = 0; i < 2000; i++) rt::make_chan<int>(64).send(-1);
+    rt::gc();
+  }
+  for (int i = 0; i < 64; i++) {
+    ASSERT_EQ(holder->c.recv(), i);
+    ASSERT_EQ(root->chan().recv(), 1000 + i);
+  }
+  delete root;
 }
 
 TEST(Chan, HandleCopiesShareOneChannel) {

@@ -166,8 +166,10 @@ TEST(Select, SendAndReceiveOnSameChannelNeverSelfDelivers) {
 TEST(Select, StressEveryValueOnce) {
   ProcsGuard guard(2);
   constexpr int kChans = 4, kPer = 3000;
-  std::vector<rt::Chan<int>> chans;
-  for (int i = 0; i < kChans; i++) chans.push_back(rt::make_chan<int>(i % 2));
+  // A GC slice: a std::vector's array is malloc memory, where the
+  // collector would not see the channels.
+  rt::Slice<rt::Chan<int>> chans = rt::make_slice<rt::Chan<int>>(kChans);
+  for (int i = 0; i < kChans; i++) chans[size_t(i)] = rt::make_chan<int>(i % 2);
   auto done = rt::make_chan<int>(0);
   std::atomic<int64_t> sum{0};
   std::atomic<int> count{0};

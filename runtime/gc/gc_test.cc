@@ -292,6 +292,64 @@ TEST(GC, ReachableOnlyAsAValueInFlightFromABlockedSender) {
   EXPECT_TRUE(list_ok(ch.recv(), 5000));
 }
 
+// Channels are GC objects: unreachable ones are freed, including cycles
+// through their buffers (a channel holding the object that holds it),
+// which reference counts could never free.
+TEST(GC, UnreachableChannelsAndCyclesThroughBuffersAreFreed) {
+  struct Box {
+    rt::Chan<Ref<Box>> self;
+    int64_t pad[6];
+  };
+  uint64_t base = live_heap();
+  in_frame([] {
+    for (int i = 0; i < 20000; i++) {
+      Ref<Box> b = rt::make<Box>();
+      b->self = rt::make_chan<Ref<Box>>(2);
+      b->self.send(b);
+      rt::make_chan<int64_t>(16).send(i);  // dead at once
+    }
+  });
+  // 20,000 boxes and 40,000 channels are about 8 MB.
+  EXPECT_LT(live_heap(), base + 64 * 1024) << "base " << base;
+}
+
+// What a timer's function captures is alive until the function runs
+// (Go's timers hold their closures), and so is the channel of a channel
+// timer nobody else refers to.
+TEST(GC, ReachableOnlyFromATimerClosure) {
+  rt::Chan<bool> result = rt::make_chan<bool>(1);
+  rt::Timer t;
+  in_frame([&] {
+    Ref<Node> list = make_list(4000);
+    rt::Chan<int> only_here = rt::make_chan<int>(1);
+    only_here.send(42);
+    t = rt::after_func(std::chrono::milliseconds(30), [list, only_here, result] {
+      result.send(list_ok(list, 4000) && only_here.recv() == 42);
+    });
+  });
+  clobber_stack();
+  for (int i = 0; i < 3; i++) {
+    churn(30000);
+    rt::gc();
+  }
+  EXPECT_TRUE(result.recv());
+}
+
+TEST(GC, ChannelOfAPendingChanTimerSurvivesCollections) {
+  // The Ticker (and its handle on the channel) is in malloc memory, which
+  // the collector does not scan: the timer's own reference is the only one.
+  auto* tick = new rt::Ticker(5 * 1000 * 1000);
+  clobber_stack();
+  for (int i = 0; i < 3; i++) {
+    churn(30000);
+    for (int k = 0; k < 1000; k++) rt::make_chan<int64_t>(1).send(-1);  // would reuse a freed channel
+    rt::gc();
+  }
+  EXPECT_GT(tick->c().recv(), 0);
+  EXPECT_GT(tick->c().recv(), 0);
+  delete tick;
+}
+
 TEST(GC, ReachableOnlyFromGoroutineClosures) {
   rt::Chan<int> go_on = rt::make_chan<int>(0);
   rt::Chan<bool> result = rt::make_chan<bool>(2);

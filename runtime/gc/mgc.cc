@@ -333,9 +333,13 @@ void mark_termination_stopped() {
   gc_blacken_enabled.store(false, std::memory_order_release);
   __atomic_store_n(&rt_write_barrier_enabled, 0, __ATOMIC_RELEASE);
   if (debug_gccheckmark) gc_checkmark(stopped_self, stopped_self_sp);
+  gc_queue_dead_chans();
   cy.mark = gc_mark_result();
   cy.heap1 = heap_counters.heap_live.load(std::memory_order_relaxed);
-  for (int32_t i = 0; i < cy.procs; i++) {
+  // GOMAXPROCS may have changed since sweep termination (cy.procs): every
+  // P that exists now may hold spans.
+  int32_t procs = gomaxprocs.load();
+  for (int32_t i = 0; i < procs; i++) {
     if (allp[i]->mcache != nullptr) mcache_release_all(allp[i]->mcache);
   }
   nop_mcache_lock();

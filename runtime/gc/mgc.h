@@ -91,6 +91,9 @@ G* gc_find_idle_worker(P* p);
 // execute(), while marking: scans gp's stack before it runs, unless it
 // is scanned already in this cycle.
 void gc_scan_before_execute(G* gp);
+// procresize, world stopped: p goes away; its buffered mark work goes to
+// the global lists (Go's p.destroy).
+void gc_destroy_p(P* p);
 // newproc_end, while marking: the new goroutine starts scanned; its
 // closure is shaded.
 void gc_newproc(G* gp);
@@ -136,6 +139,10 @@ uint64_t gc_scan_work_done();
 // World stopped: flushes every GcWork to the full list and says whether
 // marking is complete (no grey object, root job or stack left).
 bool gc_mark_complete_stopped();
+// World stopped, marking complete: queues the finalizable channels the
+// mark did not reach for their values' destructors, marking them so that
+// they survive this cycle (chan.h).
+void gc_queue_dead_chans();
 MarkResult gc_mark_result();
 // The collecting goroutine scans its own stack from sp (its registers
 // spilled above sp) unless it is scanned already.

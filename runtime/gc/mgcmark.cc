@@ -28,9 +28,11 @@
 // Roots, each one job taken from a shared counter (Go's markroot):
 //   - the writable PT_LOAD segments of the main executable (.data, .bss,
 //     found once with dl_iterate_phdr), in chunks of kGlobalsChunk;
-//   - rt::Root registrations, and every live channel (channels are
-//     reference counted, so a live one is a root; its buffer is reached
-//     from it);
+//   - rt::Root registrations; the buffers of buffered channels whose
+//     element type has a destructor, word by word but not the channels
+//     themselves, and the dead channels queued for those destructors
+//     (chan.h's finalizer protocol: what a value left in a dead channel
+//     refers to outlives the channel until the value is destroyed);
 //   - one job per goroutine that existed when marking started (allgs), its
 //     stack scanned once per cycle while it is stopped (the stack-scan
 //     protocol below), with its closure (inline in the G, or a GC object
@@ -70,7 +72,7 @@
 // termination, with the world stopped, the heap is marked again from every
 // root into separate bits, verifying the invariant above on every edge the
 // collector is accountable for: an object reached from an rt::Root, a live
-// channel or a black object must be marked. Stacks, closures and globals
+// channel's buffer, a queued channel or a black object must be marked. Stacks, closures and globals
 // are scanned but their words not verified: a conservative scan reads
 // dead stack slots, which may name objects that died long ago, and the
 // runtime's own tables in .data/.bss (the page allocator's) hold heap
@@ -130,7 +132,7 @@ struct MarkWork {
   std::atomic<bool> check_done{false};  // a worker must look for the end of marking
 } work;
 
-constexpr uint32_t kSpecialRootJobs = 2;  // rt::Roots, channels
+constexpr uint32_t kSpecialRootJobs = 2;  // rt::Roots, channels (chan.h's finalizer protocol)
 
 inline bool in_arena(uintptr_t p) { return p >= work.arena_lo && p < work.arena_hi; }
 
@@ -329,7 +331,9 @@ uint32_t count_global_jobs() {
   return n;
 }
 
-// rt::Root slots and live channels, through fn(word, arg).
+// The words of rt::Root slots (which 0), or of the buffers of finalizable
+// channels and of the queued channels' addresses (which 1), through
+// fn(word, arg).
 void for_each_special_root(uint32_t which, void (*fn)(uintptr_t, void*), void* arg) {
   if (which == 0) {
     roots_lock.lock();
@@ -343,7 +347,17 @@ void for_each_special_root(uint32_t which, void (*fn)(uintptr_t, void*), void* a
     void (*fn)(uintptr_t, void*);
     void* arg;
   } pass{fn, arg};
-  for_each_live_chan(
+  // The buffer changes under the channel's lock, concurrently with this
+  // scan; the barrier shades what is stored and what is overwritten.
+  for_each_finalizable_chan(
+      [](HChan* c, void* a) {
+        auto* p = static_cast<Pass*>(a);
+        auto* w = reinterpret_cast<const uintptr_t*>(c->buf);
+        size_t words = size_t(c->dataqsiz) * c->type->size / sizeof(uintptr_t);
+        for (size_t i = 0; i < words; i++) p->fn(__atomic_load_n(w + i, __ATOMIC_RELAXED), p->arg);
+      },
+      &pass);
+  for_each_queued_chan(
       [](HChan* c, void* a) {
         auto* p = static_cast<Pass*>(a);
         p->fn(reinterpret_cast<uintptr_t>(c), p->arg);
@@ -574,6 +588,25 @@ bool gc_mark_complete_stopped() {
   return !work_full_nonempty() && work.root_next.load() >= work.root_jobs && work.stacks_remaining.load() == 0;
 }
 
+void gc_queue_dead_chans() {
+  queue_dead_chans(
+      [](HChan* c) {
+        size_t idx;
+        MSpan* s = object_of(reinterpret_cast<uintptr_t>(c), &idx);
+        if (s == nullptr) throw_fatal("gc: a finalizable channel outside the heap");
+        return is_marked(s->gcmarkBits, idx);
+      },
+      [](HChan* c) {
+        size_t idx;
+        MSpan* s = object_of(reinterpret_cast<uintptr_t>(c), &idx);
+        if (set_mark(s->gcmarkBits, idx)) work.bytes_marked.fetch_add(s->elemsize, std::memory_order_relaxed);
+      });
+}
+
+void gc_destroy_p(P* p) {
+  if (gc_marking()) gcw_of(p)->dispose(&work.bytes_marked, &work.scan_work);
+}
+
 MarkResult gc_mark_result() {
   return MarkResult{work.bytes_marked.load(), work.stack_bytes.load(), work.globals_bytes.load()};
 }
@@ -646,7 +679,7 @@ void gc_checkmark(G* self, uintptr_t self_sp) {
         which,
         [](uintptr_t w, void* a) {
           auto* x = static_cast<Arg*>(a);
-          checkmark_shade(x->st, w, true, x->which == 0 ? "an rt::Root" : "the channel list", w, 0);
+          checkmark_shade(x->st, w, true, x->which == 0 ? "an rt::Root" : "a finalizable channel", w, 0);
         },
         &arg);
     checkmark_drain(&st);

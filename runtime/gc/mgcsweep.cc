@@ -45,7 +45,10 @@
 //     object), gc_reclaim sweeps spans until as many pages came free, so
 //     the heap does not grow while garbage waits (Go's reclaim);
 //   - the background sweeper goroutine sweeps the set, yielding after
-//     every span (Go's bgsweep), readied at each mark termination;
+//     every span (Go's bgsweep), readied at each mark termination; it
+//     first destroys the values left in the buffers of the channels that
+//     mark termination found dead (chan.h: it is also Go's finalizer
+//     goroutine);
 //   - rt::gc sweeps what is left before it returns, and the triggering
 //     goroutine of the next cycle before that cycle's pause; sweep
 //     termination then finishes it with the world stopped (usually nothing
@@ -57,6 +60,7 @@
 #include <cstring>
 
 #include "rt/rt.h"
+#include "runtime/chan/chan.h"
 #include "runtime/gc/mgc.h"
 #include "runtime/mem/mcentral.h"
 #include "runtime/mem/mheap.h"
@@ -223,6 +227,7 @@ bool park_bgsweep(G*, void*) {
 void bgsweep() {
   for (;;) {
     gopark(park_bgsweep, nullptr, kWaitReasonGCSweepWait);
+    run_chan_finalizers();
     size_t pages = 0;
     while (sweepone(&pages)) gosched_impl();
   }

@@ -16,7 +16,7 @@ namespace {
 
 constexpr const char* kRankNames[] = {
     "chanTimer", "semaRoot", "gcWaiters", "sched", "allg", "pollDesc", "timers", "hchan", "sudog",
-    "gFree", "stackpool", "nopMcache", "allChans", "gcRoots", "gcStats", "mcentral", "mheap", "pollCache", "nopGcWork", "gcWork",
+    "gFree", "stackpool", "nopMcache", "finChans", "gcRoots", "gcStats", "mcentral", "mheap", "pollCache", "nopGcWork", "gcWork",
     "fixalloc",
 };
 static_assert(sizeof kRankNames / sizeof kRankNames[0] == size_t(LockRank::kCount), "a name for every rank");

@@ -37,7 +37,7 @@ enum class LockRank : uint8_t {
   kGfree,       // sched.gflock: the global free-G list
   kStackpool,   // a stack-pool order
   kNopMcache,   // the mcache of Ms without a P; held through a GC cycle
-  kAllChans,    // the list of live channels (the collector's roots)
+  kFinChans,    // the buffered channels with element destructors, and the dead ones (chan.cc)
   kGcRoots,     // the list of rt::Root registrations
   kGcStats,     // the collector's statistics (MemStats' GC fields)
   kMcentral,    // an mcentral

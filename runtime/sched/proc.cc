@@ -1342,6 +1342,7 @@ static void destroyp(P* p) {
   stackcache_clear(p);
   sudogcache_clear(p);
   tsan_fiber_cache_clear(p);
+  gc_destroy_p(p);
   mcache_free(p->mcache);
   p->mcache = nullptr;
   obs::add_pstats(&sched.dead_p_stats, p->stats);

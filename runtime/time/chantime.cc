@@ -7,7 +7,8 @@
 // ticker, re-arms the timer for the next period, skipping periods that
 // already passed.
 //
-// Lifetime: the state is reference counted. The handle (ChanTimer, Ticker)
+// Lifetime: the state is reference counted, and a root registration
+// keeps its channel alive as long as it lives. The handle (ChanTimer, Ticker)
 // holds one reference and each arming of the timer holds one, which the
 // timer function inherits when it fires. A ticker re-arms from inside its
 // function, so the timer is never both pending and running for the same
@@ -25,6 +26,7 @@ namespace rt::internal {
 struct ChanTimerState {
   RuntimeTimer t;
   Chan<int64_t> c;
+  RootNode root;  // keeps c alive while the state is (the timer may still send)
   int64_t period = 0;  // 0: one-shot
   Lock lock{LockRank::kChanTimer};  // orders stop/reset against the firing function
   bool stopped = false;
@@ -69,7 +71,9 @@ void chantimer_fire(void* arg, uintptr_t) {
 
 ChanTimerState* chantimer_start(int64_t ns, int64_t period, Chan<int64_t> c) {
   ChanTimerState* st = chantimer_alloc.alloc();
-  st->c = std::move(c);
+  st->c = c;
+  st->root.slot = reinterpret_cast<void* const*>(st->c.slot());
+  root_register(&st->root);
   st->period = period;
   st->refs.store(2, std::memory_order_relaxed);  // the handle and the arming
   st->t.when = when_after(ns);
@@ -99,7 +103,9 @@ bool chantimer_reset(ChanTimerState* st, int64_t ns, int64_t period) {
 }
 
 void chantimer_unref(ChanTimerState* st) {
-  if (st->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) chantimer_alloc.free(st);
+  if (st->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  root_unregister(&st->root);
+  chantimer_alloc.free(st);
 }
 
 }  // namespace rt::internal

@@ -1,14 +1,13 @@
 // The public time API (rt/time.h) on top of runtime timers: rt::sleep and
 // rt::after_func / rt::Timer (Go's time.AfterFunc).
 //
-// A FuncTimer is a runtime timer plus the user's function, reference
-// counted: one reference per rt::Timer handle and one held by the timer
+// A FuncTimer is a runtime timer plus the user's function (a closure in
+// the GC heap, held through a root registration), reference counted: one reference per rt::Timer handle and one held by the timer
 // while it is armed. The armed reference changes hands exactly where the
 // timer's pending state does, and each change is seen by one party only:
 // after_func and a reset that finds the timer not pending take one; a stop
 // that returns true drops it; when the timer fires, its function passes it
 // to the goroutine it starts, which drops it after the user's function.
-#include <functional>
 #include <utility>
 
 #include "rt/rt.h"
@@ -20,14 +19,20 @@ namespace internal {
 
 struct FuncTimer {
   RuntimeTimer t;
-  std::function<void()> fn;
+  void* fn;  // the user's closure, a GC object
+  void (*call)(void*);
+  void (*destroy)(void*);
+  RootNode root;  // keeps fn, and what it captures, alive
   std::atomic<int64_t> refs{0};
 };
 
 void functimer_ref(FuncTimer* t) { t->refs.fetch_add(1, std::memory_order_relaxed); }
 
 void functimer_unref(FuncTimer* t) {
-  if (t->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete t;
+  if (t->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  t->destroy(t->fn);
+  root_unregister(&t->root);
+  delete t;
 }
 
 namespace {
@@ -40,14 +45,18 @@ void functimer_fire(void* arg, uintptr_t) {
       FuncTimer* ft;
       ~Unref() { functimer_unref(ft); }
     } unref{ft};
-    ft->fn();
+    ft->call(ft->fn);
   });
 }
 }  // namespace
 
-FuncTimer* functimer_start(int64_t ns, std::function<void()> f) {
+FuncTimer* functimer_start(int64_t ns, void* fn, void (*call)(void*), void (*destroy)(void*)) {
   auto* ft = new FuncTimer;
-  ft->fn = std::move(f);
+  ft->fn = fn;
+  ft->call = call;
+  ft->destroy = destroy;
+  ft->root.slot = &ft->fn;
+  root_register(&ft->root);
   ft->refs.store(2, std::memory_order_relaxed);  // the handle and the armed timer
   ft->t.when = when_after(ns);
   ft->t.f = functimer_fire;
@@ -79,11 +88,6 @@ bool Timer::stop() {
 bool Timer::reset(int64_t ns) {
   if (t_ == nullptr) throw Panic("time: Reset called on uninitialized Timer");
   return internal::functimer_reset(t_, ns);
-}
-
-Timer after_func(int64_t ns, std::function<void()> f) {
-  if (!f) throw Panic("time: AfterFunc called with nil function");
-  return Timer(internal::functimer_start(ns, std::move(f)));
 }
 
 }  // namespace rt

@@ -16,9 +16,22 @@
 // Panics (rt::Panic) where Go panics, with Go's texts: "send on closed
 // channel", "close of closed channel", "close of nil channel".
 //
-// A channel lives as long as some handle to it does (handles are
-// reference counted); the garbage collector treats every live channel as a
-// root, so GC references in its buffer stay alive with it (rt/gc.h).
+// A channel is a GC object (Go's hchan) and Chan<T> a reference to it: one
+// pointer, trivially destructible, stored through the write barrier as
+// rt::Ref is. The channel is freed by the collector once no reference
+// reaches it, under rt/gc.h's rules: a Chan kept only in malloc memory, a
+// std container or a thread_local is invisible; hold it in an
+// rt::Root<Chan<T>>, a GC object or an rt::Slice. A goroutine blocked
+// forever on a channel nothing else refers to stays blocked, as in Go (its
+// stack refers to the channel).
+// Values still buffered in a channel that became unreachable are destroyed
+// (~T) by the background sweeper goroutine after the cycle that found the
+// channel unreachable, and the channel's memory is freed one cycle later;
+// what those values refer to stays alive until then (Go's finalizer rule,
+// so a destructor may use it). Their destructors must not block. A
+// channel whose buffer refers back to the channel itself (directly or
+// through other objects) is never freed, as a Go object with a finalizer
+// in a cycle is not.
 #pragma once
 
 #include <cstddef>
@@ -26,6 +39,8 @@
 #include <new>
 #include <type_traits>
 #include <utility>
+
+#include "rt/gc.h"
 
 namespace rt {
 
@@ -37,14 +52,13 @@ struct ElemType {
   void (*move_construct)(void* dst, void* src);
   void (*destroy)(void* p);
   void (*zero_construct)(void* p);
+  bool trivially_destructible;  // no ~T to run for values left in a dead channel
 };
 struct SelectCase {
   HChan* c;
   void* elem;
 };
 HChan* makechan(const ElemType* type, int64_t size);
-void chan_retain(HChan* c);
-void chan_release(HChan* c);
 bool chansend(HChan* c, void* ep, bool block);
 bool chanrecv(HChan* c, void* ep, bool block, bool* received);
 void closechan(HChan* c);
@@ -60,7 +74,8 @@ inline constexpr ElemType elem_type_of{
       if constexpr (std::is_default_constructible_v<T>) {
         new (p) T{};
       }
-    }};
+    },
+    std::is_trivially_destructible_v<T>};
 
 // Uninitialised storage for one received value.
 template <class T>
@@ -81,18 +96,13 @@ class Chan {
   static_assert(std::is_move_constructible_v<T>, "rt::Chan element must be movable");
 
  public:
-  Chan() = default;
-  Chan(const Chan& o) : c_(o.c_) {
-    if (c_ != nullptr) internal::chan_retain(c_);
-  }
-  Chan(Chan&& o) noexcept : c_(std::exchange(o.c_, nullptr)) {}
-  Chan& operator=(Chan o) noexcept {
-    std::swap(c_, o.c_);
+  Chan() noexcept = default;
+  Chan(const Chan& o) noexcept { store(o.c_); }
+  Chan& operator=(const Chan& o) noexcept {
+    store(o.c_);
     return *this;
   }
-  ~Chan() {
-    if (c_ != nullptr) internal::chan_release(c_);
-  }
+  ~Chan() = default;
 
   // Blocks until the value is delivered (or buffered).
   void send(T v) const { internal::chansend(c_, &v, true); }
@@ -126,18 +136,56 @@ class Chan {
   bool operator==(const Chan& o) const { return c_ == o.c_; }
 
   internal::HChan* raw() const { return c_; }
+  // Where the reference is kept, for roots (rt::Root<Chan<T>>, timers).
+  internal::HChan* const* slot() const noexcept { return &c_; }
 
  private:
   template <class U>
   friend Chan<U> make_chan(int64_t cap);
-  explicit Chan(internal::HChan* c) : c_(c) {}
+  explicit Chan(internal::HChan* c) noexcept { store(c); }
+  void store(internal::HChan* c) noexcept { internal::ref_store(reinterpret_cast<void**>(&c_), c); }
   internal::HChan* c_ = nullptr;
+};
+
+// A channel reference kept where the collector does not look (malloc
+// memory, std containers, thread_locals): the channel stays alive while the
+// Root exists (rt::Root for channels).
+template <class T>
+class Root<Chan<T>> {
+ public:
+  Root() { link(); }
+  Root(const Chan<T>& c) : c_(c) { link(); }
+  Root(const Root& o) : c_(o.c_) { link(); }
+  Root& operator=(const Root& o) {
+    c_ = o.c_;
+    return *this;
+  }
+  Root& operator=(const Chan<T>& c) {
+    c_ = c;
+    return *this;
+  }
+  ~Root() { internal::root_unregister(&node_); }
+
+  const Chan<T>& chan() const noexcept { return c_; }
+  const Chan<T>* operator->() const noexcept { return &c_; }
+  const Chan<T>& operator*() const noexcept { return c_; }
+
+ private:
+  void link() {
+    node_.slot = reinterpret_cast<void* const*>(c_.slot());
+    internal::root_register(&node_);
+  }
+  Chan<T> c_;
+  internal::RootNode node_{};
 };
 
 template <class T>
 Chan<T> make_chan(int64_t cap = 0) {
   return Chan<T>(internal::makechan(&internal::elem_type_of<T>, cap));
 }
+
+static_assert(std::is_trivially_destructible_v<Chan<int>>, "rt::Chan is a GC reference: no destructor");
+static_assert(sizeof(Chan<int>) == sizeof(void*), "rt::Chan is one pointer");
 
 // ---- select ------------------------------------------------------------------
 

@@ -16,14 +16,15 @@
 //     any word that falls inside an allocated object keeps the whole
 //     object alive, interior pointers included);
 //   - every word of the main executable's writable data (.data, .bss);
-//   - the closures of goroutines started with rt::go, and values held by
-//     channels (buffered, or in flight to a blocked receiver);
-//   - rt::Root<T> handles, wherever they live;
+//   - the closures of goroutines started with rt::go and of timers
+//     started with rt::after_func, and the channels of rt::after, ChanTimer
+//     and Ticker (channels are GC objects: rt/chan.h);
+//   - rt::Root<T> and rt::Root<Chan<T>> handles, wherever they live;
 //   - inside GC objects of scan classes, every word (see below).
-// Anything else is invisible to the collector: a Ref (or a raw pointer to a
-// GC object) kept only in malloc memory, a std container, a thread_local,
-// a timer function's captures (rt::after_func) or another process is the
-// program's bug, and the object may be freed under it. Hold such
+// Anything else is invisible to the collector: a Ref or a Chan (or a raw
+// pointer to a GC object) kept only in malloc memory, a std container
+// (std::function's captures included), a thread_local or another process
+// is the program's bug, and the object may be freed under it. Hold such
 // references through an rt::Root, or keep them in GC objects (rt::Slice).
 //
 // Scan and noscan objects (Go's noscan span classes): an object is never

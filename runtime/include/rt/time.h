@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <type_traits>
 
 #include "rt/chan.h"
 
@@ -22,11 +23,17 @@ namespace rt {
 namespace internal {
 struct FuncTimer;
 void time_sleep(int64_t ns);
-FuncTimer* functimer_start(int64_t ns, std::function<void()> f);
+// fn is a closure in the GC heap (after_func); the timer keeps it alive
+// (a root) until the last reference to the timer goes, then destroys it.
+FuncTimer* functimer_start(int64_t ns, void* fn, void (*call)(void*), void (*destroy)(void*));
 bool functimer_stop(FuncTimer* t);
 bool functimer_reset(FuncTimer* t, int64_t ns);
 void functimer_ref(FuncTimer* t);
 void functimer_unref(FuncTimer* t);
+template <class F>
+inline constexpr bool is_std_function_v = false;
+template <class R, class... A>
+inline constexpr bool is_std_function_v<std::function<R(A...)>> = true;
 struct ChanTimerState;
 ChanTimerState* chantimer_start(int64_t ns, int64_t period, Chan<int64_t> c);
 bool chantimer_stop(ChanTimerState* t);
@@ -83,16 +90,34 @@ class Timer {
   explicit operator bool() const noexcept { return t_ != nullptr; }
 
  private:
-  friend Timer after_func(int64_t ns, std::function<void()> f);
+  template <class F>
+  friend Timer after_func(int64_t ns, F f);
   explicit Timer(internal::FuncTimer* t) noexcept : t_(t) {}
   internal::FuncTimer* t_ = nullptr;
 };
 
 // Waits ns (at least), then calls f in its own goroutine (Go's
 // time.AfterFunc). ns <= 0 fires as soon as the scheduler gets to it.
-Timer after_func(int64_t ns, std::function<void()> f);
-template <class Rep, class Period>
-Timer after_func(std::chrono::duration<Rep, Period> d, std::function<void()> f) {
+// f (any callable taking no arguments) is moved into the GC heap, so what
+// it captures by value (a Chan, a Ref) is visible to the collector while
+// the timer may still fire or a handle to it exists; f is destroyed when
+// the last of those goes. A std::function keeps its captures in malloc
+// memory, out of the collector's sight: pass the lambda itself. An empty
+// std::function (or a null function pointer) panics as Go's nil func does.
+template <class F>
+Timer after_func(int64_t ns, F f) {
+  static_assert(std::is_invocable_v<F&>, "rt::after_func: f must be callable with no arguments");
+  static_assert(alignof(F) <= 16, "rt::after_func: closure alignment above 16 bytes");
+  if constexpr (std::is_pointer_v<F> || internal::is_std_function_v<F>) {
+    if (!f) throw Panic("time: AfterFunc called with nil function");
+  }
+  void* mem = internal::gc_alloc((sizeof(F) + 15) & ~size_t(15), true);
+  new (mem) F(std::move(f));
+  return Timer(internal::functimer_start(
+      ns, mem, [](void* p) { (*static_cast<F*>(p))(); }, [](void* p) { static_cast<F*>(p)->~F(); }));
+}
+template <class Rep, class Period, class F>
+Timer after_func(std::chrono::duration<Rep, Period> d, F f) {
   return after_func(static_cast<int64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count()), std::move(f));
 }
 
