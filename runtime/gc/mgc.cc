@@ -21,7 +21,10 @@
 //      greyed objects into a P's buffer after the last drain) restarts the
 //      world and marking goes on; the pause stays a flush, never a drain.
 //      Otherwise the phase ends: the barrier goes off, gccheckmark
-//      verifies if asked, every mcache gives back its spans, every in-use
+//      verifies if asked, the finalizable channels the mark did not reach
+//      are queued for their values' destructors and marked (chan.h; a
+//      walk of that list, one mark-bit test per channel, in the pause),
+//      every mcache gives back its spans, every in-use
 //      span is queued for sweeping and becomes unswept (mgcsweep.cc), the
 //      pacer sets the next trigger and goal, and the world restarts.
 //   4. concurrent sweep (mgcsweep.cc); the background sweeper is readied.
