@@ -177,6 +177,15 @@ __attribute__((no_sanitize("address", "thread"))) void scan_block(uintptr_t b, u
   gcw->scan_work += e > b ? e - b : 0;
 }
 
+// fn(word, arg) for every aligned word of [b, b + bytes), read as
+// scan_block reads.
+__attribute__((no_sanitize("address", "thread"))) void for_each_word(uintptr_t b, size_t bytes,
+                                                                     void (*fn)(uintptr_t, void*), void* arg) {
+  for (uintptr_t a = (b + 7) & ~uintptr_t(7); a + 8 <= b + bytes; a += 8) {
+    fn(__atomic_load_n(reinterpret_cast<const uintptr_t*>(a), __ATOMIC_RELAXED), arg);
+  }
+}
+
 void scan_object(uintptr_t obj, GcWork* gcw) {
   MSpan* s = span_of(obj);
   scan_block(obj, obj + s->elemsize, gcw);
@@ -352,9 +361,7 @@ void for_each_special_root(uint32_t which, void (*fn)(uintptr_t, void*), void* a
   for_each_finalizable_chan(
       [](HChan* c, void* a) {
         auto* p = static_cast<Pass*>(a);
-        auto* w = reinterpret_cast<const uintptr_t*>(c->buf);
-        size_t words = size_t(c->dataqsiz) * c->type->size / sizeof(uintptr_t);
-        for (size_t i = 0; i < words; i++) p->fn(__atomic_load_n(w + i, __ATOMIC_RELAXED), p->arg);
+        for_each_word(reinterpret_cast<uintptr_t>(c->buf), size_t(c->dataqsiz) * c->type->size, p->fn, p->arg);
       },
       &pass);
   for_each_queued_chan(
