@@ -53,9 +53,17 @@ def _variant_deps(combo):
 
 # Compile options of the runtime and every variant library. LTO inlines
 # the policies into the scheduler's hot paths; -ffunction-sections lets
-# the linker script gather the runtime's code into rt_text.
+# the linker script gather the runtime's code into rt_text. The objects
+# are fat (LTO bytecode and machine code): binaries (rt_cc_binary: the
+# workloads and benchmarks, whose speed is measured) link with LTO, tests
+# (rt_cc_test) link the machine code without it. An LTO link compiles the
+# whole runtime again, about 20 s of CPU per binary on the 2-core VM, and
+# the test matrix links over a hundred binaries; the same sources and
+# options are compiled either way, and the workloads' smoke tests run the
+# LTO builds.
 RUNTIME_COPTS = [
     "-flto=auto",
+    "-ffat-lto-objects",
     "-ffunction-sections",
 ]
 
@@ -102,6 +110,7 @@ def _common(name, deps, kwargs):
 def rt_cc_binary(name, deps = [], axes = None, **kwargs):
     """A cc_binary per combination over `axes` (default all), plus `name` aliasing the default one."""
     deps, kwargs = _common(name, deps, kwargs)
+    kwargs["linkopts"] = kwargs["linkopts"] + ["-flto=auto"]
     for combo in variant_combinations(axes):
         native.cc_binary(
             name = name + "__" + combination_name(combo),
