@@ -122,6 +122,10 @@ size_t count_marked(const MSpan* s) {
   return n;
 }
 
+// The end of a span's sweep: a release store, as gc_ensure_swept and the
+// claims read it without a lock.
+inline void mark_swept(MSpan* s, uint32_t sg) { __atomic_store_n(&s->sweepgen, sg, __ATOMIC_RELEASE); }
+
 // Sweeps s, claimed by the caller (sweepgen sg - 1); c is s's mcentral,
 // locked by the caller when the span is small (and unlocked on return if
 // the span went back to the heap: *unlocked tells). Returns the pages
@@ -132,7 +136,7 @@ size_t sweep_claimed(MSpan* s, MCentral* c, uint32_t sg, bool* unlocked) {
   if (span_class_size(s->spanclass) == 0) {
     if (MSpan::bit(s->gcmarkBits, 0)) {
       MSpan::clear_bit(s->gcmarkBits, 0);
-      s->sweepgen = sg;
+      mark_swept(s, sg);
       swept_set(sg).push(s);
       return 0;
     }
@@ -140,7 +144,7 @@ size_t sweep_claimed(MSpan* s, MCentral* c, uint32_t sg, bool* unlocked) {
     heap_counters.frees.fetch_add(1, std::memory_order_relaxed);
     heap_counters.total_free.fetch_add(uint64_t(npages) * kPageSize, std::memory_order_relaxed);
     s->allocCount = 0;
-    s->sweepgen = sg;
+    mark_swept(s, sg);
     mheap_free(s);
     return npages;
   }
@@ -167,7 +171,7 @@ size_t sweep_claimed(MSpan* s, MCentral* c, uint32_t sg, bool* unlocked) {
   if (freed != 0) s->needzero = true;
   heap_counters.frees.fetch_add(freed, std::memory_order_relaxed);
   heap_counters.total_free.fetch_add(uint64_t(freed) * s->elemsize, std::memory_order_relaxed);
-  s->sweepgen = sg;
+  mark_swept(s, sg);
   if (live == 0) {
     c->lock.unlock();
     *unlocked = true;

@@ -324,7 +324,11 @@ __attribute__((noinline)) void print_failing_stack(Writer& w, const TraceStart& 
 
 // ---- Parked goroutines (frame-pointer chain) --------------------------------
 
-void print_parked_stack(Writer& w, G* gp) {
+// The dump reads every goroutine while the other Ms still run (Go's
+// fatal-error dump does not stop the world either): a goroutine may start
+// or park while it is printed, so these reads race by design and are not
+// for ThreadSanitizer to judge (dump_one and print_parked_stack).
+__attribute__((no_sanitize("thread"))) void print_parked_stack(Writer& w, G* gp) {
   // Saved context: mxcsr/fpcw, r15, r14, r13, r12, rbx, rbp, return pc.
   auto* saved = static_cast<uintptr_t*>(gp->sched_sp);
   static Frames frames;
@@ -354,7 +358,7 @@ struct DumpArgs {
   G* skip = nullptr;  // already printed
 };
 
-void dump_one(G* gp, void* arg) {
+__attribute__((no_sanitize("thread"))) void dump_one(G* gp, void* arg) {
   auto* a = static_cast<DumpArgs*>(arg);
   uint32_t s = readgstatus(gp);
   if (gp->issystem || s == kGdead || s == kGidle || gp == a->skip) return;
