@@ -47,7 +47,7 @@ class FixAlloc {
         chunk_ += kObjSize;
         chunk_left_ -= kObjSize;
       }
-      inuse_++;
+      add(&inuse_, 1);
     }
     if constexpr (sizeof...(Args) == 0) {
       return new (mem) T;
@@ -62,11 +62,12 @@ class FixAlloc {
     auto* node = reinterpret_cast<FreeNode*>(obj);
     node->next = free_;
     free_ = node;
-    inuse_--;
+    add(&inuse_, -1);
   }
 
-  size_t inuse() const { return inuse_; }
-  size_t sys_bytes() const { return sys_; }
+  // Read without the lock (MemStats): relaxed atomics, written under it.
+  size_t inuse() const { return __atomic_load_n(&inuse_, __ATOMIC_RELAXED); }
+  size_t sys_bytes() const { return __atomic_load_n(&sys_, __ATOMIC_RELAXED); }
 
  private:
   struct FreeNode {
@@ -79,13 +80,14 @@ class FixAlloc {
   void refill() {
     chunk_ = static_cast<char*>(map_metadata(kChunk));
     chunk_left_ = kChunk;
-    sys_ += kChunk;
+    add(&sys_, kChunk);
   }
 
   Lock lock_{LockRank::kFixalloc};
   FreeNode* free_ = nullptr;
   char* chunk_ = nullptr;
   size_t chunk_left_ = 0;
+  static void add(size_t* counter, ptrdiff_t n) { __atomic_store_n(counter, *counter + size_t(n), __ATOMIC_RELAXED); }
   size_t inuse_ = 0;
   size_t sys_ = 0;
 };

@@ -151,32 +151,19 @@ class Chan {
 // memory, std containers, thread_locals): the channel stays alive while the
 // Root exists (rt::Root for channels).
 template <class T>
-class Root<Chan<T>> {
+class Root<Chan<T>> : public internal::RootOf<Chan<T>> {
+  using Base = internal::RootOf<Chan<T>>;
+
  public:
-  Root() { link(); }
-  Root(const Chan<T>& c) : c_(c) { link(); }
-  Root(const Root& o) : c_(o.c_) { link(); }
-  Root& operator=(const Root& o) {
-    c_ = o.c_;
-    return *this;
-  }
+  using Base::Base;
   Root& operator=(const Chan<T>& c) {
-    c_ = c;
+    this->r_ = c;
     return *this;
   }
-  ~Root() { internal::root_unregister(&node_); }
 
-  const Chan<T>& chan() const noexcept { return c_; }
-  const Chan<T>* operator->() const noexcept { return &c_; }
-  const Chan<T>& operator*() const noexcept { return c_; }
-
- private:
-  void link() {
-    node_.slot = reinterpret_cast<void* const*>(c_.slot());
-    internal::root_register(&node_);
-  }
-  Chan<T> c_;
-  internal::RootNode node_{};
+  const Chan<T>& chan() const noexcept { return this->r_; }
+  const Chan<T>* operator->() const noexcept { return &this->r_; }
+  const Chan<T>& operator*() const noexcept { return this->r_; }
 };
 
 template <class T>

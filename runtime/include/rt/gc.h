@@ -147,6 +147,11 @@ void* alloc_for(size_t bytes) {
 }
 }  // namespace internal
 
+namespace internal {
+template <class R>
+class RootOf;
+}  // namespace internal
+
 // A reference to a GC object of type T: one pointer, nil by default.
 // Copying a Ref copies the reference (both name the same object).
 template <class T>
@@ -184,8 +189,8 @@ class Ref {
  private:
   template <class U, class... Args>
   friend Ref<U> make(Args&&... args);
-  template <class U>
-  friend class Root;
+  template <class R>
+  friend class internal::RootOf;
 
   void store(T* v) noexcept {
     internal::ref_store(reinterpret_cast<void**>(const_cast<std::remove_cv_t<T>**>(&p_)),
@@ -209,39 +214,54 @@ Ref<T> make(Args&&... args) {
   return r;
 }
 
+namespace internal {
+// The registration shared by every kind of root: holds one reference R (a
+// Ref or a Chan: one pointer, which slot() names) and keeps its slot on
+// the collector's list for the Root's lifetime.
+template <class R>
+class RootOf {
+ public:
+  RootOf() { link(); }
+  RootOf(const R& r) : r_(r) { link(); }
+  RootOf(const RootOf& o) : r_(o.r_) { link(); }
+  RootOf& operator=(const RootOf& o) {
+    r_ = o.r_;
+    return *this;
+  }
+  ~RootOf() { root_unregister(&node_); }
+
+ protected:
+  R r_;
+
+ private:
+  void link() {
+    node_.slot = reinterpret_cast<void* const*>(r_.slot());
+    root_register(&node_);
+  }
+  RootNode node_{};
+};
+}  // namespace internal
+
 // A reference kept where the collector does not look (malloc memory, std
 // containers, thread_locals, globals of shared libraries): the object stays
 // alive while the Root exists. Registration takes a short lock; keep Roots
 // for long-lived references, not in hot loops.
 template <class T>
-class Root {
+class Root : public internal::RootOf<Ref<T>> {
+  using Base = internal::RootOf<Ref<T>>;
+
  public:
-  Root() { link(); }
-  Root(const Ref<T>& r) : ref_(r) { link(); }
-  Root(const Root& o) : ref_(o.ref_) { link(); }
-  Root& operator=(const Root& o) {
-    ref_ = o.ref_;
-    return *this;
-  }
+  using Base::Base;
   Root& operator=(const Ref<T>& r) {
-    ref_ = r;
+    this->r_ = r;
     return *this;
   }
-  ~Root() { internal::root_unregister(&node_); }
 
-  const Ref<T>& ref() const noexcept { return ref_; }
-  T* get() const noexcept { return ref_.get(); }
-  T* operator->() const noexcept { return ref_.get(); }
-  T& operator*() const noexcept { return *ref_; }
-  explicit operator bool() const noexcept { return bool(ref_); }
-
- private:
-  void link() {
-    node_.slot = ref_.slot();
-    internal::root_register(&node_);
-  }
-  Ref<T> ref_;
-  internal::RootNode node_{};
+  const Ref<T>& ref() const noexcept { return this->r_; }
+  T* get() const noexcept { return this->r_.get(); }
+  T* operator->() const noexcept { return this->r_.get(); }
+  T& operator*() const noexcept { return *this->r_; }
+  explicit operator bool() const noexcept { return bool(this->r_); }
 };
 
 // Go's slice: a view of len elements of a GC array of cap elements. Copies
