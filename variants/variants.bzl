@@ -111,10 +111,16 @@ def rt_cc_binary(name, deps = [], axes = None, **kwargs):
     """A cc_binary per combination over `axes` (default all), plus `name` aliasing the default one."""
     deps, kwargs = _common(name, deps, kwargs)
     kwargs["linkopts"] = kwargs["linkopts"] + ["-flto=auto"]
+    tags = kwargs.pop("tags", [])
     for combo in variant_combinations(axes):
+        # scripts/test links only the default combination of each binary
+        # (--build_tag_filters=-nondefault_variant), and the others that
+        # tests run: every combination is the same sources, and each LTO
+        # link costs about 20 s of CPU.
         native.cc_binary(
             name = name + "__" + combination_name(combo),
             deps = deps + _variant_deps(combo),
+            tags = tags + ([] if combo == default_combination() else ["nondefault_variant"]),
             **kwargs
         )
     native.alias(
