@@ -147,8 +147,8 @@ void MCentral::uncache_span(MSpan* s) {
   for (size_t i = 0; i < fi; i++) MSpan::set_bit(s->allocBits, i);
   if (s->npendingFree != 0) {
     for (size_t b = 0; b < kSpanBitmapBytes; b++) {
-      s->allocBits[b] &= uint8_t(~s->pendingFree[b]);
-      s->pendingFree[b] = 0;
+      MSpan::store_byte(&s->allocBits[b], uint8_t(s->allocBits[b] & ~s->pendingFree[b]));
+      MSpan::store_byte(&s->pendingFree[b], 0);
     }
     s->npendingFree = 0;
     s->needzero = true;

@@ -75,9 +75,18 @@ struct MSpan {
   // Index of the object holding addr (addr inside the span).
   uintptr_t object_index(uintptr_t addr) const { return uintptr_t((uint64_t(addr - startAddr) * divMul) >> 32); }
 
-  static bool bit(const uint8_t* bits, size_t i) { return (bits[i / 8] >> (i % 8)) & 1; }
-  static void set_bit(uint8_t* bits, size_t i) { bits[i / 8] |= uint8_t(1u << (i % 8)); }
-  static void clear_bit(uint8_t* bits, size_t i) { bits[i / 8] &= uint8_t(~(1u << (i % 8))); }
+  // Bitmap bytes are read by the collector's pointer test (is_allocated)
+  // while the span's owner changes them under its lock: relaxed loads and
+  // stores (plain moves on x86-64), never read-modify-writes.
+  static uint8_t load_byte(const uint8_t* b) { return __atomic_load_n(b, __ATOMIC_RELAXED); }
+  static void store_byte(uint8_t* b, uint8_t v) { __atomic_store_n(b, v, __ATOMIC_RELAXED); }
+  static bool bit(const uint8_t* bits, size_t i) { return (load_byte(&bits[i / 8]) >> (i % 8)) & 1; }
+  static void set_bit(uint8_t* bits, size_t i) {
+    store_byte(&bits[i / 8], uint8_t(load_byte(&bits[i / 8]) | (1u << (i % 8))));
+  }
+  static void clear_bit(uint8_t* bits, size_t i) {
+    store_byte(&bits[i / 8], uint8_t(load_byte(&bits[i / 8]) & ~(1u << (i % 8))));
+  }
 
   // Loads allocCache from the 64 allocBits starting at bit 8*whichByte.
   void refill_alloc_cache(size_t whichByte) {
