@@ -162,7 +162,8 @@ struct Cycle {
   bool forced;
   int32_t procs;
   int64_t t_sweep_term, t_mark, t_mark_term, t_end;
-  int64_t sweep_term_ns, mark_term_ns, pause_ns;
+  int64_t sweep_term_ns, mark_term_ns;
+  std::atomic<int64_t> pause_ns;  // also read by the CPU limiter's assists (gc_cpu_limited)
   uint64_t heap0, heap1, heap2, goal;
   MarkResult mark;
   std::atomic<int64_t> assist_ns, dedicated_ns, fractional_ns, idle_ns;
