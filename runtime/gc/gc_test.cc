@@ -658,6 +658,31 @@ TEST(Slice, ElementsReachableThroughASliceOfRefs) {
   }
 }
 
+// A large scan object is marked in 128 KiB oblets (mgcmark.cc): references
+// at both sides of every oblet boundary and in the last, partial oblet
+// keep their objects.
+TEST(GC, EveryObletOfALargeObjectIsScanned) {
+  constexpr size_t kOblet = (128 << 10) / sizeof(Ref<Node>);
+  constexpr size_t kLen = 18 * kOblet + kOblet / 3;
+  rt::Slice<Ref<Node>> s = rt::make_slice<Ref<Node>>(kLen);
+  std::vector<size_t> at = {0, kLen - 1};
+  for (size_t b = kOblet; b < kLen; b += kOblet) {
+    at.push_back(b - 1);
+    at.push_back(b);
+  }
+  for (size_t i : at) s[i] = new_node(int64_t(i));
+  clobber_stack();
+  for (int round = 0; round < 3; round++) {
+    churn(30000);
+    rt::gc();
+  }
+  for (size_t i : at) {
+    ASSERT_TRUE(s[i]) << i;
+    ASSERT_EQ(s[i]->value, int64_t(i));
+    ASSERT_TRUE(node_ok(s[i].get())) << i;
+  }
+}
+
 TEST(GC, AlignedTypesGetAlignedObjects) {
   struct alignas(16) Wide {
     uint64_t a, b, c;

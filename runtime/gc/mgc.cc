@@ -253,6 +253,7 @@ void commit_goal() {
   if (goal != kNoTrigger) trigger = heap_marked + uint64_t(double(goal - heap_marked) * trigger_fraction);
   gc_goal.store(goal, std::memory_order_relaxed);
   gc_trigger.store(trigger, std::memory_order_relaxed);
+  gc_pace_sweeper(trigger);
   stats_lock.lock();
   stats.next_gc = goal == kNoTrigger ? 0 : goal;
   stats_lock.unlock();

@@ -171,12 +171,49 @@ void gc_finish_sweep();
 void gc_wake_bgsweep();
 void gc_start_bgsweep();
 // Before the heap takes npages fresh pages: sweeps queued spans until as
-// many came free or none is left (Go's reclaim).
+// many came free, none is left, or it swept its budget (Go's reclaim).
 void gc_reclaim(size_t npages);
+// Proportional sweep (Go's gcPaceSweeper), wherever the pacer commits a
+// trigger (gc_sema held, or the world stopped): the pages left to sweep
+// over the heap growth left before trigger set what each allocated byte
+// pays in swept pages.
+void gc_pace_sweeper(uint64_t trigger);
+// Before an allocation takes a span of span_bytes (Go's
+// deductSweepCredit): sweeps until the pages swept since the pacing cover
+// heap_live + span_bytes at the ratio, less caller_sweep_pages the caller
+// will sweep itself (a large object's reclaim).
+void gc_deduct_sweep_credit(size_t span_bytes, size_t caller_sweep_pages);
+// Around one allocation's sweeping (credit, lazy sweep, reclaim) on this
+// thread: mark before, done after; the most pages one allocation swept is
+// in gc_sweep_stats.
+uint64_t gc_alloc_sweep_mark();
+void gc_alloc_sweep_done(uint64_t mark);
+// Who swept a span, for the statistics.
+enum class Sweeper : uint8_t {
+  kCredit,      // an allocation paying its sweep credit
+  kLazy,        // mcentral, on its partial list
+  kReclaim,     // before the heap takes fresh pages
+  kBackground,  // the background sweeper
+  kFinish,      // what was left at the next cycle's start or in rt::gc
+  kExplicit,    // free_object
+  kCount
+};
+struct SweepStats {
+  uint64_t pages[size_t(Sweeper::kCount)];  // pages of the spans each swept, since start-up
+  uint64_t max_alloc_pages;                 // the most pages one allocation swept
+  double max_pages_per_byte;                // the highest sweep ratio the pacer set
+};
+SweepStats gc_sweep_stats();
 // mheap_alloc: a new in-use span joins the swept set of this cycle.
 void gc_span_allocated(MSpan* s);
 // Sweeps s now unless it is swept (explicit frees).
 void gc_ensure_swept(MSpan* s);
+// Pages of unswept spans one cache_span sweeps on its partial list at most
+// (attempts on spans that another sweeper holds count too).
+constexpr size_t kLazySweepPages = 64;
+// gc_reclaim(n) sweeps at most kReclaimSweepPages + 2n pages, plus the
+// last span it started.
+constexpr size_t kReclaimSweepPages = 64;
 // cache_span, with c locked: sweeps s (on c's partial list) if unswept
 // and this call claims it; c is locked again on return. False if s was
 // not claimed (swept already, or another sweeper has it).

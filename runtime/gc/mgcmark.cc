@@ -13,7 +13,8 @@
 // inside an allocated object of an in-use span (arena map -> span ->
 // object index by the span's magic division, interior pointers included).
 // Noscan span classes (pointer-free types, rt/gc.h) are marked but never
-// scanned; scan classes are scanned word by word over the whole slot.
+// scanned; scan classes are scanned word by word over the whole slot
+// (a large object in 128 KiB oblets, each a grey entry of its own).
 // Mark bits are set with an atomic or: several markers (workers on every
 // P, assists, write barriers, allocation) shade at once, and the one whose
 // or flipped the bit queues the object, so each object is scanned once.
@@ -168,6 +169,8 @@ inline void shade(uintptr_t p, GcWork* gcw) {
   gcw->put(s->startAddr + idx * s->elemsize);
 }
 
+constexpr size_t kMaxObletBytes = 128 << 10;
+
 // Shades every aligned word of [b, e). Stacks and objects are read whole
 // while their owners may write them (redzones and frames of a thread in a
 // system call included): not for the sanitizers to judge.
@@ -186,9 +189,21 @@ __attribute__((no_sanitize("address", "thread"))) void for_each_word(uintptr_t b
   }
 }
 
-void scan_object(uintptr_t obj, GcWork* gcw) {
-  MSpan* s = span_of(obj);
-  scan_block(obj, obj + s->elemsize, gcw);
+// Scans the grey entry b: an object, or an oblet of a large one. An
+// object larger than kMaxObletBytes is scanned in oblets of that size
+// (Go's maxObletBytes): scanning its start queues the address of each
+// further oblet, so one scan is bounded work (an assist or a worker
+// stops between oblets; parallel markers share one large object).
+void scan_object(uintptr_t b, GcWork* gcw) {
+  MSpan* s = span_of(b);
+  size_t n = s->elemsize;
+  if (n > kMaxObletBytes) {
+    if (b == s->startAddr) {
+      for (uintptr_t oblet = b + kMaxObletBytes; oblet < b + n; oblet += kMaxObletBytes) gcw->put(oblet);
+    }
+    n = s->startAddr + n - b < kMaxObletBytes ? s->startAddr + n - b : kMaxObletBytes;
+  }
+  scan_block(b, b + n, gcw);
 }
 
 int find_segments(dl_phdr_info* info, size_t, void*) {
@@ -563,6 +578,9 @@ uint64_t gc_drain(GcWork* gcw, DrainMode mode, int64_t budget, bool (*stop)(void
       break;
     }
     scan_object(obj, gcw);
+    // A budget (an assist's debt) is checked after every object: an
+    // object or oblet can be 128 KiB of scan work.
+    if (done()) break;
     if (++since_check == 64) {
       since_check = 0;
       gcw->balance();

@@ -39,11 +39,28 @@
 // an in-use span of sweepgen sg - 2.
 //
 // Who sweeps the unswept set:
+//   - every allocation of a span (for an mcache, or a large object) first
+//     pays its sweep credit (Go's proportional sweep, deductSweepCredit):
+//     at mark termination the pacer sets sweep_pages_per_byte to the pages
+//     left to sweep over the bytes the heap may grow before the next
+//     trigger (less 1 MiB of margin; Go's gcPaceSweeper), and an
+//     allocation that brings heap_live to L sweeps spans until
+//     pages_swept - pages_swept_basis >= sweep_pages_per_byte x (L -
+//     sweep_heap_live_basis). Every sweep, whoever does it, counts in
+//     pages_swept, so the allocations pay only for what the others have
+//     not done, and the sweep is over before heap_live reaches the trigger
+//     when the program only allocates. Each allocation's share is its
+//     span's bytes x the ratio, plus at most one span;
 //   - mcentral's cache_span sweeps the spans of its partial list that it
-//     meets before taking one (Go's lazy sweeping);
-//   - before the heap takes fresh pages (a span for an mcache, a large
-//     object), gc_reclaim sweeps spans until as many pages came free, so
-//     the heap does not grow while garbage waits (Go's reclaim);
+//     meets before taking one (Go's lazy sweeping), at most
+//     kLazySweepPages pages of them;
+//   - before the heap takes fresh pages, gc_reclaim sweeps spans until as
+//     many pages came free, so the heap does not grow while garbage waits
+//     (Go's reclaim), at most kReclaimSweepPages plus twice the request:
+//     when the spans at the head of the set are live (a ring of objects
+//     dying in allocation order puts every live span there) an unbounded
+//     reclaim would sweep the whole heap inside one allocation, and the
+//     heap grows a little instead;
 //   - the background sweeper goroutine sweeps the set, yielding after
 //     every span (Go's bgsweep), readied at each mark termination; it
 //     first destroys the values left in the buffers of the channels that
@@ -55,6 +72,9 @@
 //     is left) and waits for sweepers that are still inside a span (a
 //     thread without a P may be; counted in sweepers_active).
 // An explicit free (free_object) sweeps the object's span first.
+// So an allocation sweeps at most its credit, kLazySweepPages and its
+// reclaim budget; sweep_stats records the pages each kind of sweeper swept
+// and the most one allocation swept (tests assert on them).
 #include <sys/mman.h>
 
 #include <cstring>
@@ -108,6 +128,25 @@ SpanBuf sweep_sets[2];
 std::atomic<size_t> sweep_next{0};  // next index of the unswept set
 std::atomic<int32_t> sweepers_active{0};
 
+// Proportional sweep (Go's mheap.sweepPagesPerByte and its bases):
+// pages_swept counts the pages of the spans swept since the flip; the
+// pacer writes the ratio and sweep_heap_live_basis, then
+// pages_swept_basis, which tells a paying allocation to start over.
+std::atomic<uint64_t> pages_swept{0};
+std::atomic<uint64_t> pages_swept_basis{0};
+std::atomic<uint64_t> sweep_heap_live_basis{0};
+std::atomic<double> sweep_pages_per_byte{0};
+
+// Pages this thread swept for allocations (credit, lazy, reclaim); an
+// allocation's share is the difference across it.
+thread_local uint64_t thread_alloc_swept = 0;
+
+struct {
+  std::atomic<uint64_t> pages[size_t(Sweeper::kCount)];
+  std::atomic<uint64_t> max_alloc_pages{0};
+  std::atomic<double> max_pages_per_byte{0};
+} sweep_stats;
+
 SpanBuf& swept_set(uint32_t sg) { return sweep_sets[(sg / 2) % 2]; }
 SpanBuf& unswept_set(uint32_t sg) { return sweep_sets[(sg / 2 + 1) % 2]; }
 
@@ -130,9 +169,12 @@ inline void mark_swept(MSpan* s, uint32_t sg) { __atomic_store_n(&s->sweepgen, s
 // locked by the caller when the span is small (and unlocked on return if
 // the span went back to the heap: *unlocked tells). Returns the pages
 // given back to the heap.
-size_t sweep_claimed(MSpan* s, MCentral* c, uint32_t sg, bool* unlocked) {
+size_t sweep_claimed(MSpan* s, MCentral* c, uint32_t sg, Sweeper who, bool* unlocked) {
   *unlocked = false;
   if (s->incache) throw_fatal("gc: sweep of a span an mcache holds");
+  pages_swept.fetch_add(s->npages, std::memory_order_relaxed);
+  sweep_stats.pages[size_t(who)].fetch_add(s->npages, std::memory_order_relaxed);
+  if (who == Sweeper::kCredit || who == Sweeper::kLazy || who == Sweeper::kReclaim) thread_alloc_swept += s->npages;
   if (span_class_size(s->spanclass) == 0) {
     if (MSpan::bit(s->gcmarkBits, 0)) {
       MSpan::clear_bit(s->gcmarkBits, 0);
@@ -192,7 +234,7 @@ bool claim(MSpan* s, uint32_t sg) {
 
 // Sweeps s if it is unswept and this call claims it; returns the pages
 // it gave back to the heap. Takes s's mcentral lock for a small span.
-size_t sweep_if_unswept(MSpan* s) {
+size_t sweep_if_unswept(MSpan* s, Sweeper who) {
   uint32_t sg = heap_sweepgen.load(std::memory_order_acquire);
   M* mp = getm();
   if (mp != nullptr) mp->locks++;  // a claimed span must not wait for a preempted sweeper
@@ -201,11 +243,11 @@ size_t sweep_if_unswept(MSpan* s) {
   if (claim(s, sg)) {
     bool unlocked;
     if (span_class_size(s->spanclass) == 0) {
-      freed = sweep_claimed(s, nullptr, sg, &unlocked);
+      freed = sweep_claimed(s, nullptr, sg, who, &unlocked);
     } else {
       MCentral* c = &mcentral[s->spanclass];
       c->lock.lock();
-      freed = sweep_claimed(s, c, sg, &unlocked);
+      freed = sweep_claimed(s, c, sg, who, &unlocked);
       if (!unlocked) c->lock.unlock();
     }
   }
@@ -215,12 +257,24 @@ size_t sweep_if_unswept(MSpan* s) {
 }
 
 // Sweeps the next span of the unswept set; false when it is exhausted.
-bool sweepone(size_t* pages_freed) {
+bool sweepone(Sweeper who, size_t* pages_freed) {
   SpanBuf& set = unswept_set(heap_sweepgen.load(std::memory_order_acquire));
   size_t i = sweep_next.fetch_add(1, std::memory_order_acq_rel);
   if (i >= set.len()) return false;
-  *pages_freed += sweep_if_unswept(set.at(i));
+  *pages_freed += sweep_if_unswept(set.at(i), who);
   return true;
+}
+
+bool sweep_done() {
+  return sweep_next.load(std::memory_order_acquire) >=
+             unswept_set(heap_sweepgen.load(std::memory_order_acquire)).len() &&
+         sweepers_active.load(std::memory_order_acquire) == 0;
+}
+
+void atomic_max(std::atomic<uint64_t>* m, uint64_t v) {
+  uint64_t cur = m->load(std::memory_order_relaxed);
+  while (v > cur && !m->compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
+  }
 }
 
 bool park_bgsweep(G*, void*) {
@@ -233,7 +287,7 @@ void bgsweep() {
     gopark(park_bgsweep, nullptr, kWaitReasonGCSweepWait);
     run_chan_finalizers();
     size_t pages = 0;
-    while (sweepone(&pages)) gosched_impl();
+    while (sweepone(Sweeper::kBackground, &pages)) gosched_impl();
   }
 }
 
@@ -250,7 +304,7 @@ void gc_start_bgsweep() {
 
 void gc_finish_sweep() {
   size_t pages = 0;
-  while (sweepone(&pages)) {
+  while (sweepone(Sweeper::kFinish, &pages)) {
   }
   while (sweepers_active.load(std::memory_order_acquire) != 0) {
   }
@@ -263,6 +317,8 @@ void gc_sweep_start() {
   // other buffer (its spans all swept, or freed, in this cycle) restarts.
   unswept_set(sg).reset();
   sweep_next.store(0, std::memory_order_release);
+  pages_swept.store(0, std::memory_order_relaxed);
+  pages_swept_basis.store(0, std::memory_order_relaxed);
   heap_sweepgen.store(sg + 2, std::memory_order_release);
 }
 
@@ -278,13 +334,77 @@ void gc_wake_bgsweep() {
 
 void gc_reclaim(size_t npages) {
   size_t freed = 0;
-  while (freed < npages && sweepone(&freed)) {
+  uint64_t budget = kReclaimSweepPages + 2 * npages;
+  uint64_t start = thread_alloc_swept;
+  while (freed < npages && thread_alloc_swept - start < budget && sweepone(Sweeper::kReclaim, &freed)) {
   }
+}
+
+void gc_pace_sweeper(uint64_t trigger) {
+  if (sweep_done()) {
+    sweep_pages_per_byte.store(0, std::memory_order_relaxed);
+    return;
+  }
+  uint64_t live = heap_counters.heap_live.load(std::memory_order_relaxed);
+  int64_t distance = int64_t(trigger - live) - (int64_t(1) << 20);
+  if (trigger < live || distance < int64_t(kPageSize)) distance = int64_t(kPageSize);
+  uint64_t swept = pages_swept.load(std::memory_order_relaxed);
+  uint64_t inuse = heap_counters.inuse_pages.load(std::memory_order_relaxed);
+  if (inuse <= swept) {
+    sweep_pages_per_byte.store(0, std::memory_order_relaxed);
+    return;
+  }
+  double ratio = double(inuse - swept) / double(distance);
+  sweep_pages_per_byte.store(ratio, std::memory_order_relaxed);
+  sweep_heap_live_basis.store(live, std::memory_order_relaxed);
+  pages_swept_basis.store(swept, std::memory_order_release);  // last: paying allocations start over
+  if (ratio > sweep_stats.max_pages_per_byte.load(std::memory_order_relaxed)) {
+    sweep_stats.max_pages_per_byte.store(ratio, std::memory_order_relaxed);
+  }
+}
+
+uint64_t gc_alloc_sweep_mark() { return thread_alloc_swept; }
+
+void gc_deduct_sweep_credit(size_t span_bytes, size_t caller_sweep_pages) {
+  for (;;) {
+    uint64_t basis = pages_swept_basis.load(std::memory_order_acquire);
+    double ratio = sweep_pages_per_byte.load(std::memory_order_relaxed);
+    if (ratio == 0) return;
+    uint64_t live = heap_counters.heap_live.load(std::memory_order_relaxed);
+    uint64_t live_basis = sweep_heap_live_basis.load(std::memory_order_relaxed);
+    // A pacing racing with this read may leave live below its basis:
+    // then only this span is charged (Go's issue 57523).
+    uint64_t new_live = span_bytes + (live > live_basis ? live - live_basis : 0);
+    int64_t target = int64_t(ratio * double(new_live)) - int64_t(caller_sweep_pages);
+    bool repaced = false;
+    size_t freed = 0;
+    while (target > int64_t(pages_swept.load(std::memory_order_relaxed) - basis)) {
+      if (!sweepone(Sweeper::kCredit, &freed)) {
+        sweep_pages_per_byte.store(0, std::memory_order_relaxed);
+        return;
+      }
+      if (pages_swept_basis.load(std::memory_order_acquire) != basis) {
+        repaced = true;
+        break;
+      }
+    }
+    if (!repaced) return;
+  }
+}
+
+void gc_alloc_sweep_done(uint64_t mark) { atomic_max(&sweep_stats.max_alloc_pages, thread_alloc_swept - mark); }
+
+SweepStats gc_sweep_stats() {
+  SweepStats st{};
+  for (size_t i = 0; i < size_t(Sweeper::kCount); i++) st.pages[i] = sweep_stats.pages[i].load(std::memory_order_relaxed);
+  st.max_alloc_pages = sweep_stats.max_alloc_pages.load(std::memory_order_relaxed);
+  st.max_pages_per_byte = sweep_stats.max_pages_per_byte.load(std::memory_order_relaxed);
+  return st;
 }
 
 void gc_ensure_swept(MSpan* s) {
   if (__atomic_load_n(&s->sweepgen, __ATOMIC_ACQUIRE) == heap_sweepgen.load(std::memory_order_acquire)) return;
-  sweep_if_unswept(s);
+  sweep_if_unswept(s, Sweeper::kExplicit);
   while (__atomic_load_n(&s->sweepgen, __ATOMIC_ACQUIRE) != heap_sweepgen.load(std::memory_order_acquire)) {
   }
 }
@@ -295,7 +415,7 @@ bool gc_sweep_in_mcentral(MSpan* s, MCentral* c) {
   bool claimed = claim(s, sg);
   if (claimed) {
     bool unlocked;
-    sweep_claimed(s, c, sg, &unlocked);
+    sweep_claimed(s, c, sg, Sweeper::kLazy, &unlocked);
     if (unlocked) c->lock.lock();
   }
   sweepers_active.fetch_sub(1, std::memory_order_acq_rel);

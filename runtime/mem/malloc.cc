@@ -107,7 +107,10 @@ void* alloc_small(MCache* c, size_t size, bool scan, bool needzero) {
 void* alloc_large(MCache* c, size_t size, bool scan, bool needzero) {
   size_t npages = size / kPageSize + (size % kPageSize != 0 ? 1 : 0);
   if (size + kPageSize < size) out_of_memory(size);
+  uint64_t sweep_mark = gc_alloc_sweep_mark();
+  gc_deduct_sweep_credit(npages * kPageSize, npages);
   gc_reclaim(npages);
+  gc_alloc_sweep_done(sweep_mark);
   MSpan* s = mheap_alloc(npages, SpanState::kInUse, make_span_class(0, !scan));
   if (s == nullptr) out_of_memory(size);
   s->freeindex.store(1, std::memory_order_relaxed);

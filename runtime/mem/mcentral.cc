@@ -94,7 +94,7 @@ void check_lists(MCentral* c, const MSpan* s) {
 }  // namespace
 
 MSpan* MCentral::take_partial() {
-  for (int budget = 100; budget > 0; budget--) {
+  for (size_t swept = 0; swept < kLazySweepPages; swept += kClassToPages[span_class_size(spanclass)]) {
     MSpan* s = partial.first;
     if (s == nullptr) return nullptr;
     if (__atomic_load_n(&s->sweepgen, __ATOMIC_ACQUIRE) == heap_sweepgen.load(std::memory_order_acquire)) {
@@ -109,19 +109,21 @@ MSpan* MCentral::take_partial() {
 }
 
 MSpan* MCentral::cache_span() {
+  const size_t npages = kClassToPages[span_class_size(spanclass)];
+  uint64_t sweep_mark = gc_alloc_sweep_mark();
+  gc_deduct_sweep_credit(npages * kPageSize, 0);
   lock.lock();
   MSpan* s = take_partial();
   if (s == nullptr) {
     lock.unlock();
-    uint8_t sizeclass = span_class_size(spanclass);
-    gc_reclaim(kClassToPages[sizeclass]);
+    gc_reclaim(npages);
     lock.lock();
     s = take_partial();
   }
+  gc_alloc_sweep_done(sweep_mark);
   if (s == nullptr) {
     lock.unlock();
-    uint8_t sizeclass = span_class_size(spanclass);
-    s = mheap_alloc(kClassToPages[sizeclass], SpanState::kInUse, spanclass);
+    s = mheap_alloc(npages, SpanState::kInUse, spanclass);
     if (s == nullptr) return nullptr;
     if (debug_clobberfree) {  // every free slot holds the pattern (mgc.h)
       clobber_object(s->startAddr, s->limit - s->startAddr);

@@ -6,7 +6,8 @@
 // and `full` spans with none (Go's empty list), both under one lock. After
 // a mark, spans on both lists may be unswept (their lists reflect the last
 // sweep): cache_span sweeps the unswept spans it meets at the head of
-// partial (Go <= 1.13's lazy sweep; at most 100 per call), and sweeping a
+// partial (Go <= 1.13's lazy sweep; at most kLazySweepPages pages of them
+// per look), and sweeping a
 // span moves it to the list its new fill says (runtime/gc/mgcsweep.cc).
 //
 // A span leaves the lists while an mcache holds it (incache). Explicit
