@@ -36,7 +36,11 @@
 //   4. concurrent sweep (mgcsweep.cc); the background sweeper is readied.
 // PauseNs of a cycle sums its stop-the-world pauses: sweep termination,
 // every mark-termination stop that restarted, and the final one (Go
-// counts the two pauses of a cycle the same way). GODEBUG=gcstoptheworld=1 runs the
+// counts the two pauses of a cycle the same way). A pause runs, as Go's
+// pauseStart to startTheWorldWithSema's return, from the stop's start
+// (the world semaphore taken) until every P with work is handed to an M
+// again: the extra wakeup for queued work after that (wakep) is not part
+// of it. GODEBUG=gcstoptheworld=1 runs the
 // whole mark inside the sweep-termination pause instead (Go's knob, the
 // stop-the-world ablation): the same root jobs and drain, one pause.
 //
@@ -481,8 +485,7 @@ void gc_mark_done() {
       semrelease(&mark_done_sema);
       continue;  // work was handed on: marking goes on, or another round
     }
-    int64_t t0 = nanotime();
-    stop_the_world("GC (mark termination)");
+    int64_t t0 = stop_the_world("GC (mark termination)");
     cy.mark_term_stops++;
     struct Result {
       bool complete;
@@ -497,8 +500,7 @@ void gc_mark_done() {
           }
         },
         &r);
-    start_the_world();
-    int64_t pause = nanotime() - t0;
+    int64_t pause = start_the_world() - t0;
     cy.pause_ns += pause;
     if (r.complete) {
       cy.mark_term_ns = pause;
@@ -673,8 +675,7 @@ void gc_start(Trigger kind, uint32_t n) {
   stats_lock.lock();
   cy.goal = stats.next_gc;
   stats_lock.unlock();
-  cy.t_sweep_term = nanotime();
-  stop_the_world("GC (sweep termination)");
+  cy.t_sweep_term = stop_the_world("GC (sweep termination)");
   if (debug_gcstoptheworld > 0) {
     run_stopped(
         [](void*) {
@@ -686,8 +687,7 @@ void gc_start(Trigger kind, uint32_t n) {
           cy.t_mark_term = nanotime();
         },
         nullptr);
-    start_the_world();
-    cy.sweep_term_ns = nanotime() - cy.t_sweep_term;
+    cy.sweep_term_ns = start_the_world() - cy.t_sweep_term;
     cy.pause_ns = cy.sweep_term_ns;
     semrelease(&start_sema);
     finish_cycle();
@@ -696,8 +696,7 @@ void gc_start(Trigger kind, uint32_t n) {
   systemstack(start_mark_stopped, nullptr);
   cy.t_mark = nanotime();
   mark_start_time = cy.t_mark;
-  start_the_world();
-  cy.sweep_term_ns = nanotime() - cy.t_sweep_term;
+  cy.sweep_term_ns = start_the_world() - cy.t_sweep_term;
   cy.pause_ns = cy.sweep_term_ns;
   scan_own_stack();
   semrelease(&start_sema);

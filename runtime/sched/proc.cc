@@ -1295,9 +1295,10 @@ static void preemptall() {
 // worldsema), whoever asks (the collector, GOMAXPROCS).
 static std::atomic<uint32_t> worldsema{1};
 
-void stop_the_world(const char* reason) {
+int64_t stop_the_world(const char* reason) {
   (void)reason;
   rt::semacquire(&worldsema);
+  int64_t begin = nanotime();
   M* mp = getm();
   mp->locks++;
   obs::stw_begin();
@@ -1336,12 +1337,13 @@ void stop_the_world(const char* reason) {
     if (allp[i]->status.load() != kPgcstop) throw_fatal("stopTheWorld: not stopped (status != _Pgcstop)");
   }
   sched.stw_count.fetch_add(1, std::memory_order_relaxed);
+  return begin;
 }
 
 static P* procresize(int32_t nprocs);
 static int32_t pending_procs = 0;
 
-void start_the_world() {
+int64_t start_the_world() {
   M* mp = getm();
   sched.lock.lock();
   int32_t procs = pending_procs != 0 ? pending_procs : gomaxprocs.load();
@@ -1355,10 +1357,12 @@ void start_the_world() {
     p->link = nullptr;
     startm(p, false);
   }
+  int64_t end = nanotime();
   obs::stw_end();
   mp->locks--;
   wakep();
   rt::semrelease(&worldsema);
+  return end;
 }
 
 void for_each_p(void (*fn)(P*, void*), void* arg) {

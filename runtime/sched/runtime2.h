@@ -511,8 +511,16 @@ void injectglist(GQueue* list, int32_t n);
 void sudogcache_clear(P* p);
 void wakep();
 
-void stop_the_world(const char* reason);
-void start_the_world();
+// Stops every P (Go's stopTheWorld), one stop at a time (the world
+// semaphore). Returns when the stop began: once the semaphore is taken,
+// so that waiting for another stop is not part of this one (Go's
+// pauseStart).
+int64_t stop_the_world(const char* reason);
+// Restarts every P; returns when the world runs again: every P with work
+// handed to an M, before the extra wakeup for queued work and the
+// semaphore's release (Go's startTheWorldWithSema: the end of a pause as
+// PauseNs counts it).
+int64_t start_the_world();
 
 // Runs fn(p, arg) once for every P, each at a safe point of that P, without
 // stopping the world (Go's forEachP, the ragged barrier): the caller's own
