@@ -945,6 +945,10 @@ TEST(GCDeath, StopTheWorldModeMarksInsideOnePause) {
         torture(100000, true);
         torture(100000, false);
         bool ok = !::testing::Test::HasFailure() && mutate_during_marking(2, 5000);
+        // The mark ended inside sweep termination: no ragged barrier, no
+        // mark-termination stop.
+        rt::internal::GcCycleReport r = rt::internal::gc_last_cycle();
+        ok = ok && r.ragged_rounds == 0 && r.mark_term_stops == 0;
         _exit(ok ? 0 : 1);
       },
       testing::ExitedWithCode(0), "");
@@ -976,6 +980,80 @@ TEST(GC, PacerKeepsTheSteadyStateHeapNearItsGoal) {
   EXPECT_GT(median, 0.9) << "the mark ends well before the goal";
   EXPECT_LT(median, 1.1) << "the heap overshoots its goal";
   EXPECT_EQ(tree_count(live), (int64_t(1) << 17) - 1);
+}
+
+// ---- Mark termination: the ragged barrier, then one stop (mgc.cc) -----
+
+// Whether this process runs with GODEBUG=gcstoptheworld=N, N > 0 (the
+// suite is also run so): each mark then ends inside sweep termination,
+// with no ragged round and no mark-termination stop.
+bool stoptheworld_mode() {
+  const char* debug = getenv("GODEBUG");
+  const char* key = debug != nullptr ? strstr(debug, "gcstoptheworld=") : nullptr;
+  return key != nullptr && atoi(key + strlen("gcstoptheworld=")) > 0;
+}
+
+// With nothing but the collector running, no barrier can grey an object
+// after the ragged barrier found every P's buffer empty, so the one stop
+// of the world that ends the mark is the only one: each cycle has at
+// least one ragged round and exactly one mark-termination stop.
+TEST(GC, MarkTerminationStopsTheWorldOnceWhenNothingMutates) {
+  ProcsGuard procs(2);
+  Ref<Node> live;
+  in_frame([&] {
+    int64_t counter = 0;
+    live = make_tree(14, &counter);
+  });
+  for (int i = 0; i < 10; i++) {
+    churn(20000);
+    rt::gc();
+    rt::internal::GcCycleReport r = rt::internal::gc_last_cycle();
+    ASSERT_TRUE(r.forced);
+    if (stoptheworld_mode()) {
+      EXPECT_EQ(r.ragged_rounds, 0u) << "cycle " << r.num;
+      EXPECT_EQ(r.mark_term_stops, 0u) << "cycle " << r.num;
+      continue;
+    }
+    EXPECT_GE(r.ragged_rounds, 1u) << "cycle " << r.num;
+    EXPECT_EQ(r.mark_term_stops, 1u) << "cycle " << r.num;
+  }
+  EXPECT_EQ(tree_count(live), (int64_t(1) << 15) - 1);
+}
+
+// With goroutines rearranging the graph while collections mark it, a
+// stop may find work a barrier greyed after its P's flush (rare), but no
+// cycle stops the world for mark termination before a ragged round came
+// back empty: every cycle seen has ragged_rounds >= mark_term_stops >= 1
+// (both 0 under gcstoptheworld).
+TEST(GC, EveryMarkTerminationStopFollowsAnEmptyRaggedRound) {
+  ProcsGuard procs(2);
+  std::atomic<bool> done{false};
+  std::atomic<int> seen{0};
+  std::atomic<int> bad{0};
+  rt::WaitGroup wg;
+  wg.add(1);
+  const bool stw = stoptheworld_mode();
+  rt::go([&] {
+    uint32_t last = rt::internal::gc_last_cycle().num;
+    while (!done.load()) {
+      rt::internal::GcCycleReport r = rt::internal::gc_last_cycle();
+      if (r.num != last) {
+        last = r.num;
+        seen++;
+        if (stw ? r.mark_term_stops != 0 || r.ragged_rounds != 0
+                : r.mark_term_stops < 1 || r.ragged_rounds < r.mark_term_stops) {
+          bad++;
+        }
+      }
+      rt::sleep(20'000);
+    }
+    wg.done();
+  });
+  EXPECT_TRUE(mutate_during_marking(3, 20000));
+  done = true;
+  wg.wait();
+  EXPECT_GT(seen.load(), 3);
+  EXPECT_EQ(bad.load(), 0) << "of " << seen.load() << " cycles";
 }
 
 // ---- GODEBUG and GOGC (each read at start-up: death tests re-execute) -----

@@ -15,12 +15,21 @@
 //   2. concurrent mark: mark workers (below) and assists drain root jobs
 //      and grey objects; write barriers and stack scans add grey objects.
 //   3. mark termination, without draining (proposal 26903): a marker that
-//      finds no work left and no other marker busy calls gc_mark_done,
-//      which stops the world and, with every P stopped, flushes each P's
-//      buffered work to the global list. Work found there (write barriers
-//      greyed objects into a P's buffer after the last drain) restarts the
-//      world and marking goes on; the pause stays a flush, never a drain.
-//      Otherwise the phase ends: the barrier goes off, gccheckmark
+//      finds no work left and no other marker busy calls gc_mark_done.
+//      First the ragged barrier (Go's gcMarkDone): for_each_p (proc.cc)
+//      has every P flush its own buffered work to the global list at its
+//      next safe point, the world running. If any P had handed work to
+//      the global list since the last round (GcWork's flushed_work:
+//      write barriers and allocation grey objects into the buffer of the
+//      P they run on), or a marker is busy, or work is available, marking
+//      goes on, with no pause at all: the markers drain it and come back.
+//      Only a round that found nothing stops the world; with every P
+//      stopped each P's buffer is flushed once more. Work found there (a
+//      barrier greyed an object after its P's flush in the round) restarts
+//      the world and marking goes on; this is rare, as in Go (whose
+//      write-barrier buffer has the same window), so a cycle normally has
+//      one mark-termination stop, and the pause stays a flush, never a
+//      drain. Otherwise the phase ends: the barrier goes off, gccheckmark
 //      verifies if asked, the finalizable channels the mark did not reach
 //      are queued for their values' destructors and marked (chan.h; a
 //      walk of that list, one mark-bit test per channel, in the pause),
@@ -29,8 +38,12 @@
 //      pacer sets the next trigger and goal, and the world restarts.
 //   4. concurrent sweep (mgcsweep.cc); the background sweeper is readied.
 // PauseNs of a cycle sums its stop-the-world pauses: sweep termination,
-// every mark-termination attempt, and the final one (Go counts the two
-// pauses of a cycle the same way). GODEBUG=gcstoptheworld=1 runs the
+// every mark-termination stop that restarted, and the final one (Go
+// counts the two pauses of a cycle the same way). A pause runs, as Go's
+// pauseStart to startTheWorldWithSema's return, from the stop's start
+// (the world semaphore taken) until every P with work is handed to an M
+// again: the extra wakeup for queued work after that (wakep) is not part
+// of it. GODEBUG=gcstoptheworld=1 runs the
 // whole mark inside the sweep-termination pause instead (Go's knob, the
 // stop-the-world ablation): the same root jobs and drain, one pause.
 //
@@ -164,6 +177,7 @@ struct Cycle {
   int64_t t_sweep_term, t_mark, t_mark_term, t_end;
   int64_t sweep_term_ns, mark_term_ns;
   std::atomic<int64_t> pause_ns;  // also read by the CPU limiter's assists (gc_cpu_limited)
+  uint32_t ragged_rounds, mark_term_stops;
   uint64_t heap0, heap1, heap2, goal;
   MarkResult mark;
   std::atomic<int64_t> assist_ns, dedicated_ns, fractional_ns, idle_ns;
@@ -443,7 +457,7 @@ void finish_cycle() {
   stats.num_gc++;
   if (cy.forced) stats.num_forced_gc++;
   uint32_t numgc = stats.num_gc;
-  stats.last = GcCycleReport{numgc, cy.forced, cy.heap1, cy.goal};
+  stats.last = GcCycleReport{numgc, cy.forced, cy.heap1, cy.goal, cy.ragged_rounds, cy.mark_term_stops};
   double elapsed = double(cy.t_end - runtime_init_time) * double(cy.procs);
   double fraction = elapsed > 0 ? double(stats.gc_cpu_ns) / elapsed : 0;
   stats_lock.unlock();
@@ -461,35 +475,51 @@ void finish_cycle() {
 // Go's gcMarkDone: called by a marker that found no work left (see the
 // top for the protocol).
 void gc_mark_done() {
-  semacquire(&mark_done_sema);
-  M* mp = getm();
-  if (!gc_marking() || !gc_no_drainers() || gc_mark_work_available(mp->p)) {
+  for (;;) {
+    semacquire(&mark_done_sema);
+    if (!gc_marking() || !gc_no_drainers() || gc_mark_work_available(getm()->p)) {
+      semrelease(&mark_done_sema);
+      return;
+    }
+    // The ragged barrier: every P flushes its own work at a safe point.
+    std::atomic<int32_t> flushed{0};
+    for_each_p(
+        [](P* p, void* a) {
+          if (gc_flush_work(p)) static_cast<std::atomic<int32_t>*>(a)->fetch_add(1, std::memory_order_relaxed);
+        },
+        &flushed);
+    if (gc_flush_work(nullptr)) flushed.fetch_add(1, std::memory_order_relaxed);
+    cy.ragged_rounds++;
+    if (flushed.load(std::memory_order_relaxed) != 0 || !gc_no_drainers() || gc_mark_work_available(nullptr)) {
+      semrelease(&mark_done_sema);
+      continue;  // work was handed on: marking goes on, or another round
+    }
+    int64_t t0 = stop_the_world("GC (mark termination)");
+    cy.mark_term_stops++;
+    struct Result {
+      bool complete;
+    } r{false};
+    run_stopped(
+        [](void* a) {
+          auto* res = static_cast<Result*>(a);
+          res->complete = gc_mark_complete_stopped();
+          if (res->complete) {
+            cy.t_mark_term = nanotime();
+            mark_termination_stopped();
+          }
+        },
+        &r);
+    int64_t pause = start_the_world() - t0;
+    cy.pause_ns += pause;
+    if (r.complete) {
+      cy.mark_term_ns = pause;
+      finish_cycle();
+      semrelease(&mark_done_sema);
+      return;
+    }
+    // A write barrier greyed an object after its P's flush.
     semrelease(&mark_done_sema);
-    return;
   }
-  int64_t t0 = nanotime();
-  stop_the_world("GC (mark termination)");
-  struct Result {
-    bool complete;
-  } r{false};
-  run_stopped(
-      [](void* a) {
-        auto* res = static_cast<Result*>(a);
-        res->complete = gc_mark_complete_stopped();
-        if (res->complete) {
-          cy.t_mark_term = nanotime();
-          mark_termination_stopped();
-        }
-      },
-      &r);
-  start_the_world();
-  int64_t pause = nanotime() - t0;
-  cy.pause_ns += pause;
-  if (r.complete) {
-    cy.mark_term_ns = pause;
-    finish_cycle();
-  }
-  semrelease(&mark_done_sema);
 }
 
 // Whether a drain of worker mode mode should return now.
@@ -500,19 +530,21 @@ struct WorkerStop {
   int64_t start;
 };
 
+// A preemption request stops every mode: it may be a for_each_p round
+// (the ragged barrier) waiting for this P.
 bool worker_should_stop(void* arg) {
   auto* w = static_cast<WorkerStop*>(arg);
-  if (sched.gcwaiting.load(std::memory_order_relaxed)) return true;
+  if (sched.gcwaiting.load(std::memory_order_relaxed) || w->gp->preempt.load(std::memory_order_relaxed)) return true;
   switch (w->mode) {
     case WorkerMode::kDedicated:
-      return w->gp->preempt.load(std::memory_order_relaxed);
+      return false;
     case WorkerMode::kFractional: {
       // Go's pollFractionalWorkerExit: over 1.2x the goal since mark start.
       int64_t now = nanotime();
       int64_t delta = now - mark_start_time;
       if (delta <= 0) return true;
       double self = double(fractional_ns[w->p->id].load(std::memory_order_relaxed) + (now - w->start));
-      return w->gp->preempt.load(std::memory_order_relaxed) || self / double(delta) > 1.2 * fractional_goal;
+      return self / double(delta) > 1.2 * fractional_goal;
     }
     case WorkerMode::kIdle:
       return !policy::runq::empty(w->p) || sched.runqsize.load(std::memory_order_relaxed) != 0;
@@ -597,6 +629,16 @@ G* take_worker(P* p, WorkerMode mode) {
   return w->g;
 }
 
+// What a mark worker on p would do if it ran now: drain mark work, or
+// only look for the end of marking (the last stack was claimed outside
+// any drain, so no marker would; gc_take_check_done hands that to one
+// worker), or nothing.
+enum class WorkerTask { kNone, kDrain, kCheckDone };
+WorkerTask worker_task(const P* p) {
+  if (gc_mark_work_available(p)) return WorkerTask::kDrain;
+  return gc_take_check_done() ? WorkerTask::kCheckDone : WorkerTask::kNone;
+}
+
 enum class Trigger { kHeap, kTime, kCycle };
 
 // Go's gcTrigger.test: whether a cycle of this kind is still due (another
@@ -638,11 +680,11 @@ void gc_start(Trigger kind, uint32_t n) {
   cy.forced = kind == Trigger::kCycle;
   cy.assist_ns = cy.dedicated_ns = cy.fractional_ns = cy.idle_ns = 0;
   cy.pause_ns = cy.mark_term_ns = 0;
+  cy.ragged_rounds = cy.mark_term_stops = 0;
   stats_lock.lock();
   cy.goal = stats.next_gc;
   stats_lock.unlock();
-  cy.t_sweep_term = nanotime();
-  stop_the_world("GC (sweep termination)");
+  cy.t_sweep_term = stop_the_world("GC (sweep termination)");
   if (debug_gcstoptheworld > 0) {
     run_stopped(
         [](void*) {
@@ -654,8 +696,7 @@ void gc_start(Trigger kind, uint32_t n) {
           cy.t_mark_term = nanotime();
         },
         nullptr);
-    start_the_world();
-    cy.sweep_term_ns = nanotime() - cy.t_sweep_term;
+    cy.sweep_term_ns = start_the_world() - cy.t_sweep_term;
     cy.pause_ns = cy.sweep_term_ns;
     semrelease(&start_sema);
     finish_cycle();
@@ -664,8 +705,7 @@ void gc_start(Trigger kind, uint32_t n) {
   systemstack(start_mark_stopped, nullptr);
   cy.t_mark = nanotime();
   mark_start_time = cy.t_mark;
-  start_the_world();
-  cy.sweep_term_ns = nanotime() - cy.t_sweep_term;
+  cy.sweep_term_ns = start_the_world() - cy.t_sweep_term;
   cy.pause_ns = cy.sweep_term_ns;
   scan_own_stack();
   semrelease(&start_sema);
@@ -778,10 +818,13 @@ G* gc_find_runnable_worker(P* p) {
   if (!gc_blacken_enabled.load(std::memory_order_acquire) || !workers[p->id].parked.load(std::memory_order_relaxed)) {
     return nullptr;
   }
-  if (!gc_mark_work_available(p)) {
-    if (!gc_take_check_done()) return nullptr;
-    if (G* gp = take_worker(p, WorkerMode::kFractional)) return gp;
-    return nullptr;
+  switch (worker_task(p)) {
+    case WorkerTask::kNone:
+      return nullptr;
+    case WorkerTask::kCheckDone:
+      return take_worker(p, WorkerMode::kFractional);
+    case WorkerTask::kDrain:
+      break;
   }
   if (dedicated_left.load(std::memory_order_relaxed) > 0) {
     if (dedicated_left.fetch_sub(1, std::memory_order_acq_rel) > 0) {
@@ -798,8 +841,7 @@ G* gc_find_runnable_worker(P* p) {
 }
 
 G* gc_find_idle_worker(P* p) {
-  if (!gc_blacken_enabled.load(std::memory_order_acquire)) return nullptr;
-  if (!gc_mark_work_available(p) && !gc_take_check_done()) return nullptr;
+  if (!gc_blacken_enabled.load(std::memory_order_acquire) || worker_task(p) == WorkerTask::kNone) return nullptr;
   return take_worker(p, WorkerMode::kIdle);
 }
 

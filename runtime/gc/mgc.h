@@ -62,13 +62,18 @@ void set_debug_gccheckmark(bool on);
 // Fills the GC fields of MemStats.
 void gc_read_stats(MemStats* st);
 
-// The last cycle that ended, for tests of the pacer: its number (NumGC),
-// whether rt::gc forced it, the heap when its mark ended, and its goal.
+// The last cycle that ended, for tests: its number (NumGC), whether
+// rt::gc forced it, the heap when its mark ended, its goal, the ragged
+// barrier's rounds and the mark-termination stops of the world (the
+// last one ends the mark; each earlier one found work and restarted;
+// none with gcstoptheworld=1, which marks inside sweep termination).
 struct GcCycleReport {
   uint32_t num;
   bool forced;
   uint64_t heap_at_mark_end;
   uint64_t goal;
+  uint32_t ragged_rounds;
+  uint32_t mark_term_stops;
 };
 GcCycleReport gc_last_cycle();
 
@@ -136,6 +141,11 @@ bool gc_no_drainers();
 // (then a worker must run to look for the end of marking).
 bool gc_take_check_done();
 uint64_t gc_scan_work_done();
+// Moves the grey objects of p's GcWork (p's owner, or p ownerless; null:
+// the shared GcWork, locked here) to the full list and says whether that
+// GcWork handed work to the full list since the last call (Go's
+// flushedWork): the ragged barrier's step for one P.
+bool gc_flush_work(const P* p);
 // World stopped: flushes every GcWork to the full list and says whether
 // marking is complete (no grey object, root job or stack left).
 bool gc_mark_complete_stopped();

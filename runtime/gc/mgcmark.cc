@@ -604,12 +604,19 @@ bool gc_no_drainers() { return work.drainers.load(std::memory_order_acquire) == 
 
 uint64_t gc_scan_work_done() { return work.scan_work.load(std::memory_order_relaxed); }
 
+bool gc_flush_work(const P* p) {
+  GcWork* gcw = p != nullptr ? gcw_of(p) : nop_gcw_lock();
+  gcw->dispose(&work.bytes_marked, &work.scan_work);
+  bool flushed = gcw->flushed_work;
+  gcw->flushed_work = false;
+  if (p == nullptr) nop_gcw_unlock();
+  return flushed;
+}
+
 bool gc_mark_complete_stopped() {
   int32_t procs = gomaxprocs.load();
-  for (int32_t i = 0; i < procs; i++) gcw_of(allp[i])->dispose(&work.bytes_marked, &work.scan_work);
-  GcWork* nop = nop_gcw_lock();
-  nop->dispose(&work.bytes_marked, &work.scan_work);
-  nop_gcw_unlock();
+  for (int32_t i = 0; i < procs; i++) gc_flush_work(allp[i]);
+  gc_flush_work(nullptr);
   return !work_full_nonempty() && work.root_next.load() >= work.root_jobs && work.stacks_remaining.load() == 0;
 }
 

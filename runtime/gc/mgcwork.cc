@@ -70,6 +70,7 @@ void GcWork::put(uintptr_t obj) {
     wbuf2 = t;
     if (wbuf1->nobj == kWorkbufEntries) {
       putfull(wbuf1);
+      flushed_work = true;
       wbuf1 = getempty();
     }
   }
@@ -103,6 +104,7 @@ void GcWork::balance() {
   if (wbuf1 == nullptr || nfull.load(std::memory_order_relaxed) != 0) return;
   if (wbuf2->nobj != 0) {
     putfull(wbuf2);
+    flushed_work = true;
     wbuf2 = getempty();
   } else if (wbuf1->nobj > 4) {
     Workbuf* b = getempty();
@@ -111,6 +113,7 @@ void GcWork::balance() {
     b->nobj = half;
     wbuf1->nobj -= half;
     putfull(b);
+    flushed_work = true;
   }
 }
 
@@ -119,6 +122,7 @@ void GcWork::dispose(std::atomic<uint64_t>* marked, std::atomic<uint64_t>* scann
     if (*b == nullptr) continue;
     if ((*b)->nobj != 0) {
       putfull(*b);
+      flushed_work = true;
     } else {
       putempty(*b);
     }

@@ -17,6 +17,10 @@
 // Invariant at mark termination (world stopped): every P's GcWork, the
 // shared one and the full list are empty; then no grey object is left,
 // and with the write barrier's invariant no white object is reachable.
+// The termination check before that pause (mgc.cc's ragged barrier) has
+// each P dispose its own GcWork and reads flushed_work: a GcWork that
+// handed a buffer to the full list since the last check may have given
+// another marker work, so marking is not known to be over.
 #pragma once
 
 #include <atomic>
@@ -41,6 +45,10 @@ struct GcWork {
   // Accounting, folded into the cycle's totals by gcw_dispose.
   uint64_t bytes_marked = 0;  // objects this GcWork marked (black or grey)
   uint64_t scan_work = 0;     // bytes scanned
+  // A buffer with grey objects went from here to the full list since the
+  // last termination check took this flag (Go's flushedWork): this GcWork
+  // may have handed work to another marker since then.
+  bool flushed_work = false;
 
   void put(uintptr_t obj);
   // Next grey object, 0 when this GcWork and the full list are empty.

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "rt/rt.h"
+#include "rt/sys.h"
 #include "runtime/policy/preempt.h"
 #include "runtime/policy/runq.h"
 #include "runtime/sched/runtime2.h"
@@ -221,6 +222,62 @@ TEST(AsyncPreempt, StopTheWorldInterruptsCallFreeLoops) {
   }
   EXPECT_EQ(finished_at_stop, 0) << "signal: the loops ended before the stop-the-world";
   EXPECT_LE(stw, 20'000'000) << "signal: GOMAXPROCS change took " << stw / 1000 << " us beside call-free loops";
+}
+
+// ---- for_each_p beside a call-free loop, a system call and idle Ps ----
+
+// One for_each_p round: how many times each P ran the function.
+struct RoundRuns {
+  std::atomic<int> runs[rt::internal::kMaxProcs];
+};
+void count_run(rt::internal::P* p, void* arg) { static_cast<RoundRuns*>(arg)->runs[p->id].fetch_add(1); }
+
+// Every P runs the function exactly once: the caller's, the idle ones,
+// the one whose goroutine is blocked in read(2) (its P is taken from the
+// system call, by sysmon or by the round), and the one running a
+// call-free loop. coop: that P reaches no safe point until the loop ends,
+// so the round ends after it. signal: the loop is interrupted, so the
+// round ends while the loop still has work left.
+TEST(AsyncPreempt, ForEachPRunsOnEveryPExactlyOnce) {
+  constexpr int kProcs = 4;
+  rt::testing::ProcsGuard procs(kProcs);
+  tsc_per_ms();
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::atomic<bool> spinning{false};
+  std::atomic<bool> reading{false};
+  std::atomic<int> finished{0};
+  rt::WaitGroup wg;
+  wg.add(2);
+  rt::go([&] {
+    spinning = true;
+    spin_ms(400);
+    finished = 1;
+    wg.done();
+  });
+  rt::go([&] {
+    reading = true;
+    char c;
+    EXPECT_EQ(rt::sys::read(fds[0], &c, 1), 1);
+    wg.done();
+  });
+  ASSERT_TRUE(rt::testing::wait_until([&] { return spinning.load() && reading.load(); }));
+  rt::sleep(1'000'000);  // the reader reaches read(2)
+  RoundRuns round{};
+  rt::internal::for_each_p(count_run, &round);
+  int finished_at_end = finished.load();
+  for (int i = 0; i < rt::internal::kMaxProcs; i++) {
+    EXPECT_EQ(round.runs[i].load(), i < kProcs ? 1 : 0) << "P " << i;
+  }
+  ASSERT_EQ(write(fds[1], "x", 1), 1);
+  wg.wait();
+  close(fds[0]);
+  close(fds[1]);
+  if (!signal_preemption()) {
+    EXPECT_EQ(finished_at_end, 1) << "coop: the round ended before the call-free loop reached a safe point";
+    return;
+  }
+  EXPECT_EQ(finished_at_end, 0) << "signal: the call-free loop ended before the round";
 }
 
 // ---- 3. Registers, flags and vector state survive preemption ----

@@ -23,6 +23,19 @@
 // Goroutines made ready from outside a P (the netpoller, sysmon's poll)
 // enter through injectglist, which starts Ms for idle Ps.
 //
+// Safe-point functions (Go's forEachP). for_each_p(fn) runs fn once on
+// every P without stopping the world: it flags every other P
+// (run_safe_point_fn), asks the running ones to stop through the
+// preemption policy, runs fn itself for the Ps on the idle list (under
+// sched.lock, which keeps that list still) and for the Ps it takes from
+// Ms in system calls (handoffp), and waits for the rest, re-asking every
+// 100 us. A flagged P runs fn at its next safe point: the top of
+// schedule() and of findrunnable(), and entersyscall before it leaves the
+// P; findrunnable never puts a flagged P on the idle list, and handoffp
+// runs fn for a flagged P it holds. The P's flag is cleared with a
+// compare-and-swap by whoever runs fn, so each P runs it once. The
+// collector's ragged barrier is built on it (mgc.cc's gc_mark_done).
+//
 // Deadlock. When an M goes idle with sched.lock held, checkdead() counts Ms
 // that could still run something; if none can and no goroutine is
 // runnable, no timer is pending and no goroutine waits for I/O, the
@@ -509,6 +522,26 @@ static void startm(P* p, bool spinning) {
   if (self != nullptr) self->locks--;
 }
 
+// ---- Safe-point functions (for_each_p) -----------------------------------
+
+// Runs the for_each_p round's function for p if p still owes it: by p's
+// owner at a safe point, or by whoever holds p while it has no owner (an
+// idle P or one taken from a system call; then with sched.lock held,
+// locked). The compare-and-swap decides which of them runs it.
+static void run_safe_point_fn(P* p, bool locked) {
+  uint32_t owed = 1;
+  if (!p->run_safe_point_fn.compare_exchange_strong(owed, 0, std::memory_order_acq_rel)) return;
+  sched.safe_point_fn(p, sched.safe_point_arg);
+  if (!locked) sched.lock.lock();
+  if (--sched.safe_point_wait == 0) sched.safe_point_note.wakeup();
+  if (!locked) sched.lock.unlock();
+}
+
+// The safe points' check: one relaxed load while no round is in progress.
+static inline void safe_point(P* p) {
+  if (__builtin_expect(p->run_safe_point_fn.load(std::memory_order_relaxed) != 0, 0)) run_safe_point_fn(p, false);
+}
+
 // Hands off p from an M that is blocking (syscall, locked wait) or gone.
 static void handoffp(P* p) {
   if (!policy::runq::empty(p) || peek_runqsize() != 0) {
@@ -529,6 +562,8 @@ static void handoffp(P* p) {
     sched.lock.unlock();
     return;
   }
+  // p is ownerless here: a for_each_p round it still owes is run now.
+  run_safe_point_fn(p, true);
   if (peek_runqsize() != 0) {
     sched.lock.unlock();
     startm(p, false);
@@ -1037,6 +1072,7 @@ top:
     gcstopm();
     goto top;
   }
+  safe_point(p);
   // 1, 2: timers, local and global queues.
   check_timers(p, 0);
   if (G* gp = policy::runq::get(p, inherit_time)) return gp;
@@ -1097,9 +1133,10 @@ top:
     }
   }
 
-  // 6: nothing to do: give up the P.
+  // 6: nothing to do: give up the P (not while it owes a for_each_p
+  // round: for_each_p runs idle Ps' functions only on the idle list).
   sched.lock.lock();
-  if (sched.gcwaiting.load()) {
+  if (sched.gcwaiting.load() || p->run_safe_point_fn.load(std::memory_order_relaxed) != 0) {
     sched.lock.unlock();
     goto top;
   }
@@ -1173,6 +1210,7 @@ top:
     gcstopm();
     goto top;
   }
+  safe_point(p);
   check_timers(p, 0);
   G* gp = nullptr;
   bool inherit_time = false;
@@ -1257,9 +1295,10 @@ static void preemptall() {
 // worldsema), whoever asks (the collector, GOMAXPROCS).
 static std::atomic<uint32_t> worldsema{1};
 
-void stop_the_world(const char* reason) {
+int64_t stop_the_world(const char* reason) {
   (void)reason;
   rt::semacquire(&worldsema);
+  int64_t begin = nanotime();
   M* mp = getm();
   mp->locks++;
   obs::stw_begin();
@@ -1298,12 +1337,13 @@ void stop_the_world(const char* reason) {
     if (allp[i]->status.load() != kPgcstop) throw_fatal("stopTheWorld: not stopped (status != _Pgcstop)");
   }
   sched.stw_count.fetch_add(1, std::memory_order_relaxed);
+  return begin;
 }
 
 static P* procresize(int32_t nprocs);
 static int32_t pending_procs = 0;
 
-void start_the_world() {
+int64_t start_the_world() {
   M* mp = getm();
   sched.lock.lock();
   int32_t procs = pending_procs != 0 ? pending_procs : gomaxprocs.load();
@@ -1317,9 +1357,64 @@ void start_the_world() {
     p->link = nullptr;
     startm(p, false);
   }
+  int64_t end = nanotime();
   obs::stw_end();
   mp->locks--;
   wakep();
+  rt::semrelease(&worldsema);
+  return end;
+}
+
+void for_each_p(void (*fn)(P*, void*), void* arg) {
+  rt::semacquire(&worldsema);
+  M* mp = getm();
+  mp->locks++;
+  P* self = mp->p;
+  sched.lock.lock();
+  if (sched.safe_point_wait != 0) throw_fatal("forEachP: sched.safePointWait != 0");
+  int32_t procs = gomaxprocs.load();
+  sched.safe_point_wait = procs - 1;
+  sched.safe_point_fn = fn;
+  sched.safe_point_arg = arg;
+  for (int32_t i = 0; i < procs; i++) {
+    if (allp[i] != self) allp[i]->run_safe_point_fn.store(1);
+  }
+  // From here a P that goes idle or into a system call runs fn first.
+  preemptall();
+  // The idle list cannot change while sched.lock is held.
+  for (P* p = sched.pidle; p != nullptr; p = p->link) run_safe_point_fn(p, true);
+  bool wait = sched.safe_point_wait > 0;
+  if (!wait) sched.safe_point_note.clear();  // the idle Ps were the last
+  sched.lock.unlock();
+  fn(self, arg);
+  // Ps whose Ms are in system calls: taken from them as retake does, so
+  // that handoffp runs fn (or starts an M on them, whose schedule does).
+  for (int32_t i = 0; i < procs; i++) {
+    P* p = allp[i];
+    uint32_t s = kPsyscall;
+    if (p->run_safe_point_fn.load() != 0 && p->status.compare_exchange_strong(s, kPidle)) {
+      p->syscalltick.fetch_add(1);
+      handoffp(p);
+    }
+  }
+  if (wait) {
+    for (;;) {
+      if (sched.safe_point_note.sleep_for(100 * 1000)) {
+        sched.safe_point_note.clear();
+        break;
+      }
+      preemptall();
+    }
+  }
+  sched.lock.lock();
+  if (sched.safe_point_wait != 0) throw_fatal("forEachP: not done");
+  for (int32_t i = 0; i < procs; i++) {
+    if (allp[i]->run_safe_point_fn.load() != 0) throw_fatal("forEachP: P did not run fn");
+  }
+  sched.safe_point_fn = nullptr;
+  sched.safe_point_arg = nullptr;
+  sched.lock.unlock();
+  mp->locks--;
   rt::semrelease(&worldsema);
 }
 
@@ -1437,8 +1532,12 @@ extern "C" void rt_entersyscall_body(uintptr_t* saved) {
   gp->syscallsp = reinterpret_cast<uintptr_t>(saved + 6);
   mp->locks++;
   check_stack_on_switch(gp);
-  casgstatus(gp, kGrunning, kGsyscall);
   P* p = mp->p;
+  // The last safe point before the P becomes another's to take.
+  if (__builtin_expect(p->run_safe_point_fn.load(std::memory_order_relaxed) != 0, 0)) {
+    systemstack([](void* arg) { run_safe_point_fn(static_cast<P*>(arg), false); }, p);
+  }
+  casgstatus(gp, kGrunning, kGsyscall);
   p->m = nullptr;
   mp->oldp = p;
   mp->p = nullptr;

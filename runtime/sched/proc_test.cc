@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "rt/rt.h"
+#include "rt/sys.h"
 #include "runtime/sched/runtime2.h"
 #include "runtime/testing/rt_test_util.h"
 
@@ -584,6 +585,59 @@ TEST(Sched, GoroutinesBlockedInSyscallsDoNotHoldThePs) {
   EXPECT_EQ(returned.load(), kBlocked);
   close(fds[0]);
   close(fds[1]);
+}
+
+// ---- for_each_p (runtime2.h; the collector's ragged barrier) ----
+
+struct RoundRuns {
+  std::atomic<int> runs[rt::internal::kMaxProcs];
+};
+void count_run(rt::internal::P* p, void* arg) { static_cast<RoundRuns*>(arg)->runs[p->id].fetch_add(1); }
+
+// Rounds while goroutines on every P yield, sleep on timers (their Ps go
+// idle and come back) and enter system calls: each round runs the
+// function once on every P, whatever state it finds the P in, and never
+// on a P beyond GOMAXPROCS. (A call-free loop beside a round is in
+// preempt_test.cc.)
+TEST(Sched, ForEachPRunsOncePerPBesideSchedulingChurn) {
+  constexpr int kProcs = 4;
+  constexpr int kRounds = 200;
+  ProcsGuard procs(kProcs);
+  std::atomic<bool> stop{false};
+  rt::WaitGroup wg;
+  constexpr int kChurners = 6;
+  wg.add(kChurners);
+  for (int i = 0; i < kChurners; i++) {
+    rt::go([&, i] {
+      while (!stop.load()) {
+        switch (i % 3) {
+          case 0:
+            rt::gosched();
+            break;
+          case 1:
+            rt::sleep(20'000);
+            break;
+          case 2:
+            rt::sys::nanosleep(20'000);
+            break;
+        }
+      }
+      wg.done();
+    });
+  }
+  int bad_rounds = 0;
+  for (int r = 0; r < kRounds && bad_rounds == 0; r++) {
+    RoundRuns round{};
+    rt::internal::for_each_p(count_run, &round);
+    for (int i = 0; i < rt::internal::kMaxProcs; i++) {
+      int want = i < kProcs ? 1 : 0;
+      EXPECT_EQ(round.runs[i].load(), want) << "round " << r << ", P " << i;
+      bad_rounds += round.runs[i].load() != want;
+    }
+    if (r % 16 == 0) rt::sleep(50'000);  // let some Ps go idle between rounds
+  }
+  stop = true;
+  wg.wait();
 }
 
 // ---- Fatal errors (death tests re-execute the binary) ----

@@ -298,6 +298,11 @@ struct P {
   MetaVector<TimerHeapEntry> timers;
   std::atomic<int32_t> num_timers{0};
   std::atomic<int64_t> timer0_when{0};
+
+  // 1 while a for_each_p round waits for this P to run its function
+  // (Go's runSafePointFn); whoever clears it with a compare-and-swap runs
+  // the function for this P.
+  std::atomic<uint32_t> run_safe_point_fn{0};
 };
 
 struct Sched {
@@ -330,6 +335,14 @@ struct Sched {
   std::atomic<uint32_t> gcwaiting{0};  // stop-the-world in progress
   int32_t stopwait = 0;
   Note stopnote;
+
+  // The for_each_p round in progress (Go's safePointFn): the function and
+  // its argument, set under lock before any P's run_safe_point_fn; the Ps
+  // still to run it (under lock), and the note its caller sleeps on.
+  void (*safe_point_fn)(P*, void*) = nullptr;
+  void* safe_point_arg = nullptr;
+  int32_t safe_point_wait = 0;
+  Note safe_point_note;
 
   std::atomic<uint64_t> goidgen{0};
   PStats dead_p_stats;  // stats of destroyed Ps
@@ -498,8 +511,33 @@ void injectglist(GQueue* list, int32_t n);
 void sudogcache_clear(P* p);
 void wakep();
 
-void stop_the_world(const char* reason);
-void start_the_world();
+// Stops every P (Go's stopTheWorld), one stop at a time (the world
+// semaphore). Returns when the stop began: once the semaphore is taken,
+// so that waiting for another stop is not part of this one (Go's
+// pauseStart).
+int64_t stop_the_world(const char* reason);
+// Restarts every P; returns when the world runs again: every P with work
+// handed to an M, before the extra wakeup for queued work and the
+// semaphore's release (Go's startTheWorldWithSema: the end of a pause as
+// PauseNs counts it).
+int64_t start_the_world();
+
+// Runs fn(p, arg) once for every P, each at a safe point of that P, without
+// stopping the world (Go's forEachP, the ragged barrier): the caller's own
+// P runs it at once; an idle P, and a P whose M is in a system call (taken
+// from it as sysmon's retake does), are run by the caller under sched.lock;
+// a running P is asked through the preemption policy (re-asked every
+// 100 us) and runs fn in schedule(), in findrunnable before it goes idle,
+// or in entersyscall before it leaves its P, always by the P's owner. So
+// fn sees p with nobody else touching its per-P state (mcache, mark work),
+// and when for_each_p returns every P has run it exactly once. With coop
+// a goroutine that reaches no safe point delays the return, as it delays
+// a stop-the-world. fn runs under sched.lock for some Ps: it may take only
+// locks ranked after kSched, and must not block or allocate from the GC
+// heap. The caller is a goroutine holding no runtime lock; the world
+// semaphore is held for the duration, so no stop-the-world (and no other
+// round) overlaps it.
+void for_each_p(void (*fn)(P*, void*), void* arg);
 
 // entersyscall is assembly (asm_amd64.S): it records the caller's stack
 // pointer and callee-saved registers in the G for the collector, then
