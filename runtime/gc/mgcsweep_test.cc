@@ -46,7 +46,12 @@ void push_until(rt::Slice<rt::Slice<uint8_t>>& ring, size_t* next, uint32_t cycl
   }
 }
 
-void check_paced_sweep() {
+// With one P the background sweeper runs only when the allocating
+// goroutine is preempted, so allocations find the sweep behind its pace
+// and pay credit. With two, the sweeper has a CPU of its own and on an
+// idle machine may keep ahead of the pace for whole cycles: whether credit
+// is paid then depends on timing, and only the bounds are asserted.
+void check_paced_sweep(bool expect_credit) {
   rt::gc();
   rt::Slice<rt::Slice<uint8_t>> ring = rt::make_slice<rt::Slice<uint8_t>>(kSlots);
   size_t next = 0;
@@ -60,7 +65,9 @@ void check_paced_sweep() {
   rt::MemStats mb = rt::read_mem_stats();
   ASSERT_EQ(mb.NumForcedGC, ma.NumForcedGC) << "only heap-triggered cycles";
 
-  EXPECT_GT(pages_by(b, Sweeper::kCredit), pages_by(a, Sweeper::kCredit)) << "allocations paid no sweep credit";
+  if (expect_credit) {
+    EXPECT_GT(pages_by(b, Sweeper::kCredit), pages_by(a, Sweeper::kCredit)) << "allocations paid no sweep credit";
+  }
   EXPECT_EQ(pages_by(b, Sweeper::kFinish), pages_by(a, Sweeper::kFinish))
       << "a cycle started with spans left unswept";
   // One allocation sweeps its credit (the ratio x its one-page span,
@@ -78,12 +85,12 @@ void check_paced_sweep() {
 
 TEST(SweepPacing, SweepEndsBeforeTheNextCycleAndAllocationsSweepBoundedSteps1P) {
   ProcsGuard procs(1);
-  check_paced_sweep();
+  check_paced_sweep(true);
 }
 
 TEST(SweepPacing, SweepEndsBeforeTheNextCycleAndAllocationsSweepBoundedSteps2P) {
   ProcsGuard procs(2);
-  check_paced_sweep();
+  check_paced_sweep(false);
 }
 
 }  // namespace
