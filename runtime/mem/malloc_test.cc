@@ -338,14 +338,7 @@ TEST(Scavenger, ReleasesWhileAnotherPAllocates) {
   wg.add(1);
   rt::go([&] {
     std::mt19937_64 rng(11);
-    // Each round zero-checks about 2.6 MB: a tenth of the rounds under
-    // ThreadSanitizer, where that alone ran past the 300 s timeout.
-#ifdef RT_TSAN
-    constexpr int kRounds = 30;
-#else
-    constexpr int kRounds = 300;
-#endif
-    for (int r = 0; r < kRounds; r++) {
+    for (int r = 0; r < 300; r++) {
       struct Obj {
         uint64_t* p;
         size_t words;
