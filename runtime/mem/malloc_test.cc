@@ -324,56 +324,6 @@ TEST(Malloc, ObjectsFreedByAnotherP) {
   expect_stats_match_structures(view_heap());
 }
 
-// The scavenger madvises without heap.lock, holding each stretch through
-// the page allocator (scavenger.cc): while one goroutine releases the
-// free pages over and over, another on the second P allocates, fills and
-// frees large objects. Every object comes back zeroed (released pages
-// fault in as zeros, dirty ones are cleared), no page is handed out twice
-// (each object keeps its pattern until freed), and the counts add up.
-TEST(Scavenger, ReleasesWhileAnotherPAllocates) {
-  ProcsGuard procs(2);
-  std::atomic<bool> done{false};
-  std::atomic<bool> ok{true};
-  rt::WaitGroup wg;
-  wg.add(1);
-  rt::go([&] {
-    std::mt19937_64 rng(11);
-    for (int r = 0; r < 300; r++) {
-      struct Obj {
-        uint64_t* p;
-        size_t words;
-        uint64_t tag;
-      };
-      std::vector<Obj> objs;
-      for (int i = 0; i < 16; i++) {
-        size_t size = kPageSize * (1 + rng() % 40);
-        auto* p = static_cast<uint64_t*>(mallocgc(size, false));
-        if (!all_zero(p, size)) ok = false;
-        Obj o{p, size / 8, uint64_t(r * 16 + i + 1)};
-        for (size_t w = 0; w < o.words; w += 512) p[w] = o.tag;
-        objs.push_back(o);
-      }
-      for (const Obj& o : objs) {
-        for (size_t w = 0; w < o.words; w += 512) {
-          if (o.p[w] != o.tag) ok = false;
-        }
-        free_object(o.p);
-      }
-    }
-    done = true;
-    wg.done();
-  });
-  size_t released = 0;
-  while (!done.load()) {
-    released += rt::internal::scavenge(64);
-    rt::gosched();
-  }
-  wg.wait();
-  EXPECT_TRUE(ok.load());
-  EXPECT_GT(released, 0u);
-  expect_stats_match_structures(view_heap());
-}
-
 TEST(Malloc, LargeObjectJustOverTheSmallLimit) {
   size_t size = 32768 + 1;
   void* p = mallocgc(size, false);

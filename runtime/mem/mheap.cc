@@ -97,16 +97,18 @@ void register_arena(uintptr_t base) {
 }
 
 // Adds at least npages of fresh arena memory to the page allocator
-// (heap_lock held). *scavenge_pages: how many pages the caller is to
-// return to the OS once it dropped the lock, because the growth pushed
-// the retained heap past the memory limit.
-bool grow(size_t npages, size_t* scavenge_pages) {
+// (heap_lock held). First returns memory to the OS if the growth would
+// push the retained heap past the memory limit.
+bool grow(size_t npages) {
   heap_lock.assert_held();
   size_t bytes = (npages * kPageSize + kArenaBytes - 1) & ~(kArenaBytes - 1);
   if (bytes < npages * kPageSize) return false;
   uint64_t retained = heap_retained_bytes();
   uint64_t limit = memory_limit();
-  if (retained + bytes > limit) *scavenge_pages = size_t((retained + bytes - limit + kPageSize - 1) / kPageSize);
+  if (retained + bytes > limit) {
+    uint64_t over = retained + bytes - limit;
+    scavenge_locked(size_t((over + kPageSize - 1) / kPageSize));
+  }
   uintptr_t base = sys_reserve_arena(bytes);
   if (base == 0) return false;
   for (uintptr_t a = base; a < base + bytes; a += kArenaBytes) register_arena(a);
@@ -234,17 +236,13 @@ MSpan* mheap_alloc(size_t npages, SpanState kind, SpanClass spanclass) {
     }
   }
   if (base == 0) {
-    size_t scavenge_pages = 0;
-    {
-      LockGuard g(heap_lock);
+    LockGuard g(heap_lock);
+    base = policy::pagealloc::alloc(npages);
+    if (base == 0) {
+      if (!grow(npages)) return nullptr;
       base = policy::pagealloc::alloc(npages);
-      if (base == 0) {
-        if (!grow(npages, &scavenge_pages)) return nullptr;
-        base = policy::pagealloc::alloc(npages);
-        if (base == 0) throw_fatal("mheap: no free pages right after growing the heap");
-      }
+      if (base == 0) throw_fatal("mheap: no free pages right after growing the heap");
     }
-    if (scavenge_pages != 0) scavenge(scavenge_pages);
   }
   bool needzero = claim_pages(base, npages);
   MSpan* s = span_alloc.alloc();

@@ -17,14 +17,12 @@
 // and is not released.
 //
 // Locking: heap.lock guards the page allocator, arena growth and the
-// released bitmaps of free pages (the scavenger sets the bits of a stretch
-// it took from the page allocator without it, around its madvise); every
-// hold is one page-allocator operation or a growth. With the radix policy a P's page cache
+// released bitmaps of free pages. With the radix policy a P's page cache
 // serves small spans without it. Span metadata comes from FixAlloc.
 // Invariants: pages of in-use and manual spans are never free in the page
-// allocator; released pages are always free, cached or held by the scavenger
-// (it only releases pages that were free in the page allocator, and
-// allocation clears their bits); inuse_pages counts the pages of kInUse spans and
+// allocator; released pages are always free or cached (the scavenger only
+// releases pages that are free in the page allocator, and allocation clears
+// their bits); inuse_pages counts the pages of kInUse spans and
 // manual_pages those of kManual spans.
 #pragma once
 
@@ -96,9 +94,10 @@ void mheap_free(MSpan* s);
 
 // Releases up to npages free, unreleased pages to the OS (madvise
 // MADV_DONTNEED), scanning from where the last call stopped; returns the
-// number released. Takes heap.lock for each stretch, never across madvise;
-// called without it.
+// number released. Takes heap.lock.
 size_t scavenge(size_t npages);
+// The same with heap.lock already held (synchronous scavenging on growth).
+size_t scavenge_locked(size_t npages);
 // Bytes of mapped heap memory not released: what the process keeps.
 uint64_t heap_retained_bytes();
 // Memory limit for synchronous scavenging on growth (GOMEMLIMIT).

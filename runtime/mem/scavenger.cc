@@ -8,15 +8,9 @@
 //
 // The scan walks the page allocator's free runs upward from a cursor that
 // persists between calls (wrapping once around the heap per call) and
-// releases the runs' pages that are not released yet, one stretch at a
-// time (unreleased pages of one run inside one arena, at most what is
-// left of the request). heap.lock is held only to find a stretch and
-// take it from the page allocator (alloc_range), and again to free it:
-// madvise runs without the lock, on pages nobody else can be handed
-// meanwhile (Go 1.14's scavengeRangeLocked). So no heap.lock hold lasts
-// longer than a page-allocator operation, whatever the request. A
-// stretch's released bits are set while the scavenger holds it, the only
-// time released pages are not free or cached.
+// releases the runs' pages that are not released yet. It holds heap.lock
+// for the whole step, madvise included, as Go 1.13's scavenger did: the
+// pages are free, so nobody else may touch them while the lock is held.
 //
 // Two drivers:
 //   - background: a thread (not an M: it never runs goroutines) that keeps
@@ -24,10 +18,9 @@
 //     pages in use (Go's retainExtraPercent), releasing 64 KiB per step and
 //     then sleeping 99 times as long as the step took, i.e. about 1% of one
 //     CPU; it sleeps 100 ms when there is nothing to do;
-//   - synchronous: when the heap grows past the memory limit with
-//     retained memory (GOMEMLIMIT, default none), the allocation that grew
-//     it releases the excess right after, without heap.lock (mheap.cc
-//     mheap_alloc; Go 1.19 does the same in allocSpan).
+//   - synchronous: before the heap grows, if retained memory plus the
+//     growth would exceed the memory limit (GOMEMLIMIT, default none), the
+//     excess is released first (mheap.cc grow).
 #include <pthread.h>
 #include <sys/mman.h>
 
@@ -54,59 +47,38 @@ bool page_released(HeapArena* ha, size_t page) {
   return (ha->released[page / 64].load(std::memory_order_relaxed) >> (page % 64)) & 1;
 }
 
-// The first stretch of unreleased pages in the free run [base, end), in
-// one arena and at most budget pages long; false if every page of the run
-// is released. *stopped: where the scan of the run stopped.
-bool find_stretch(uintptr_t base, uintptr_t end, size_t budget, uintptr_t* stretch, size_t* n, uintptr_t* stopped) {
+// Releases the unreleased pages of the free run [base, base + npages*8K),
+// at most `budget`; returns how many, and stores where it stopped.
+size_t release_run(uintptr_t base, size_t npages, size_t budget, uintptr_t* stopped) {
+  size_t released = 0;
+  uintptr_t end = base + npages * kPageSize;
   uintptr_t a = base;
-  while (a < end && page_released(arena_of(a), (a & (kArenaBytes - 1)) / kPageSize)) a += kPageSize;
-  *stopped = a;
-  if (a == end) return false;
-  HeapArena* ha = arena_of(a);
-  *stretch = a;
-  *n = 0;
-  do {
-    a += kPageSize;
-    ++*n;
-  } while (a < end && *n < budget && (a & (kArenaBytes - 1)) != 0 &&
-           !page_released(ha, (a & (kArenaBytes - 1)) / kPageSize));
-  *stopped = a;
-  return true;
-}
-
-// Where one scavenge is in its walk around the heap.
-struct ScavengeWalk {
-  uintptr_t start;  // the cursor when the call began
-  uintptr_t addr;   // the next address to look at
-  bool wrapped;
-};
-
-// heap.lock held: the next stretch of at most budget unreleased free
-// pages from walk->addr on, taken from the page allocator; false once the
-// walk is back at its start.
-bool take_stretch(ScavengeWalk* walk, size_t budget, uintptr_t* stretch, size_t* n) {
-  heap_lock.assert_held();
-  for (;;) {
-    uintptr_t base;
-    size_t npages;
-    bool found = policy::pagealloc::next_free_run(walk->addr, &base, &npages);
-    if (found && walk->wrapped && base >= walk->start) found = false;
-    if (!found) {
-      if (walk->wrapped) return false;
-      walk->wrapped = true;
-      walk->addr = 0;
+  while (a < end && released < budget) {
+    HeapArena* ha = arena_of(a);
+    size_t page = (a & (kArenaBytes - 1)) / kPageSize;
+    if (page_released(ha, page)) {
+      a += kPageSize;
       continue;
     }
-    uintptr_t end = base + npages * kPageSize;
-    if (walk->wrapped && end > walk->start) end = walk->start;
-    uintptr_t stopped;
-    bool got = find_stretch(base, end, budget, stretch, n, &stopped);
-    walk->addr = stopped;
-    scav_cursor_page = stopped / kPageSize;
-    if (!got) continue;
-    policy::pagealloc::alloc_range(*stretch, *n);
-    return true;
+    // A stretch of unreleased pages inside this arena.
+    uintptr_t s = a;
+    size_t n = 0;
+    do {
+      a += kPageSize;
+      n++;
+    } while (a < end && released + n < budget && (a & (kArenaBytes - 1)) != 0 &&
+             !page_released(ha, (a & (kArenaBytes - 1)) / kPageSize));
+    if (madvise(reinterpret_cast<void*>(s), n * kPageSize, MADV_DONTNEED) != 0) {
+      throw_fatal("scavenger: madvise(MADV_DONTNEED) failed");
+    }
+    for (uintptr_t p = s; p < s + n * kPageSize; p += kPageSize) {
+      size_t i = (p & (kArenaBytes - 1)) / kPageSize;
+      ha->released[i / 64].fetch_or(uint64_t(1) << (i % 64), std::memory_order_relaxed);
+    }
+    released += n;
   }
+  *stopped = a;
+  return released;
 }
 
 void* background_scavenger(void*) {
@@ -152,31 +124,36 @@ uint64_t parse_memory_limit(const char* s) {
 
 }  // namespace
 
-size_t scavenge(size_t npages) {
+size_t scavenge_locked(size_t npages) {
+  heap_lock.assert_held();
   size_t released = 0;
-  ScavengeWalk walk{};
-  heap_lock.lock();
-  walk.start = walk.addr = scav_cursor_page * kPageSize;
+  uintptr_t start = scav_cursor_page * kPageSize;
+  uintptr_t addr = start;
+  bool wrapped = false;
   while (released < npages) {
-    uintptr_t stretch;
+    uintptr_t base;
     size_t n;
-    if (!take_stretch(&walk, npages - released, &stretch, &n)) break;
-    heap_lock.unlock();
-    if (madvise(reinterpret_cast<void*>(stretch), n * kPageSize, MADV_DONTNEED) != 0) {
-      throw_fatal("scavenger: madvise(MADV_DONTNEED) failed");
+    bool found = policy::pagealloc::next_free_run(addr, &base, &n);
+    if (found && wrapped && base >= start) found = false;
+    if (!found) {
+      if (wrapped) break;
+      wrapped = true;
+      addr = 0;
+      continue;
     }
-    HeapArena* ha = arena_of(stretch);
-    for (uintptr_t p = stretch; p < stretch + n * kPageSize; p += kPageSize) {
-      size_t i = (p & (kArenaBytes - 1)) / kPageSize;
-      ha->released[i / 64].fetch_or(uint64_t(1) << (i % 64), std::memory_order_relaxed);
-    }
-    heap_counters.released_pages.fetch_add(n, std::memory_order_relaxed);
-    released += n;
-    heap_lock.lock();
-    policy::pagealloc::free(stretch, n);
+    if (wrapped && base + n * kPageSize > start) n = (start - base) / kPageSize;
+    uintptr_t stopped;
+    released += release_run(base, n, npages - released, &stopped);
+    addr = stopped;
   }
-  heap_lock.unlock();
+  scav_cursor_page = addr / kPageSize;
+  heap_counters.released_pages.fetch_add(released, std::memory_order_relaxed);
   return released;
+}
+
+size_t scavenge(size_t npages) {
+  LockGuard g(heap_lock);
+  return scavenge_locked(npages);
 }
 
 uint64_t heap_retained_bytes() {

@@ -15,14 +15,10 @@
 //     of a run of n free pages, or 0 when no such run exists;
 //   - grow() adds a range never seen before, aligned to and a multiple of
 //     kChunkBytes (the heap grows by whole 64 MiB arenas);
-//   - free() is given exactly a range that alloc() or alloc_range()
-//     returned or a part of one (the heap never frees pages it does not
-//     own); adjacent free ranges behave as one run (coalescing);
-//   - alloc_range() takes a given range whose pages are all free (the
-//     scavenger holds the pages it releases that way, so that it can
-//     madvise them without the heap lock);
-//   - init, grow, alloc, alloc_range, free, next_free_run and the cache
-//     refill/flush run
+//   - free() is given exactly a range that alloc() returned or a part of
+//     one (the heap never frees pages it does not own); adjacent free
+//     ranges behave as one run (coalescing);
+//   - init, grow, alloc, free, next_free_run and the cache refill/flush run
 //     with the heap lock held; cache_alloc runs without it, on the P that
 //     owns the cache.
 #pragma once
@@ -55,7 +51,6 @@ const char* name();
 void init();
 void grow(uintptr_t base, size_t npages);
 uintptr_t alloc(size_t npages);
-void alloc_range(uintptr_t base, size_t npages);
 void free(uintptr_t base, size_t npages);
 
 // Finds the lowest free run that ends above addr and stores it, clipped to

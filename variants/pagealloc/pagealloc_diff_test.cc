@@ -1,9 +1,7 @@
 // Differential tests of the page allocators: the treap and the radix tree
 // are both address-ordered first fit, so the same sequence of grow, alloc
 // and free must produce the same addresses from both, and from a naive
-// first-fit model over a page array; alloc_range (the scavenger's taking of
-// a piece of a free run) must leave the same runs in all three. The
-// allocators never touch the pages,
+// first-fit model over a page array. The allocators never touch the pages,
 // so the address ranges are made up and nothing is mapped.
 #include <gtest/gtest.h>
 
@@ -52,13 +50,6 @@ class NaiveModel {
       }
     }
     return 0;
-  }
-  void alloc_range(uintptr_t base, size_t npages) {
-    size_t first = (base - kHeapBase) / kPageSize;
-    for (size_t i = first; i < first + npages; i++) {
-      ASSERT_TRUE(free_[i]) << "page " << i;
-      free_[i] = false;
-    }
   }
   void free(uintptr_t base, size_t npages) {
     size_t first = (base - kHeapBase) / kPageSize;
@@ -123,23 +114,6 @@ void differential(uint64_t seed, int ops, size_t max_grows, size_t grow_pages, N
   size_t live_pages = 0;
   for (int i = 0; i < ops; i++) {
     bool do_alloc = live.empty() || rng() % 100 < (live_pages < grows * grow_pages / 2 ? 60u : 40u);
-    if (do_alloc && rng() % 8 == 0) {
-      // A piece of the free run at or after a random address: its low
-      // end, its high end, its middle or all of it.
-      uintptr_t at = kHeapBase + (rng() % (next_grow - kHeapBase)) / kPageSize * kPageSize;
-      Run run;
-      if (!treap->next_free_run(at, &run.base, &run.npages)) continue;
-      size_t skip = rng() % 2 == 0 ? 0 : rng() % run.npages;
-      size_t n = 1 + rng() % (run.npages - skip);
-      if (rng() % 4 == 0) n = run.npages - skip;
-      Run r = {run.base + skip * kPageSize, n};
-      treap->alloc_range(r.base, r.npages);
-      radix->alloc_range(r.base, r.npages);
-      if (model != nullptr) model->alloc_range(r.base, r.npages);
-      live.push_back(r);
-      live_pages += r.npages;
-      continue;
-    }
     if (do_alloc) {
       size_t n = random_npages(rng, grow_pages * 2);
       uintptr_t a = treap->alloc(n);

@@ -21,7 +21,6 @@ const char* name() { return "radix"; }
 void init() { radix = new (internal::map_metadata(sizeof(internal::RadixPageAlloc))) internal::RadixPageAlloc(); }
 void grow(uintptr_t base, size_t npages) { radix->grow(base, npages); }
 uintptr_t alloc(size_t npages) { return radix->alloc(npages); }
-void alloc_range(uintptr_t base, size_t npages) { radix->alloc_range(base, npages); }
 void free(uintptr_t base, size_t npages) { radix->free(base, npages); }
 bool next_free_run(uintptr_t addr, uintptr_t* base, size_t* npages) { return radix->next_free_run(addr, base, npages); }
 bool has_page_cache() { return true; }

@@ -257,12 +257,6 @@ uintptr_t RadixPageAlloc::alloc(size_t npages) {
   return addr;
 }
 
-void RadixPageAlloc::alloc_range(uintptr_t base, size_t npages) {
-  if (npages == 0) throw_fatal("pagealloc: allocation of zero pages");
-  set_range(base, npages, true);
-  update_summaries(base / policy::kChunkBytes, (base + npages * kPageSize - 1) / policy::kChunkBytes);
-}
-
 void RadixPageAlloc::free(uintptr_t base, size_t npages) {
   if (npages == 0) throw_fatal("pagealloc: free of zero pages");
   set_range(base, npages, false);

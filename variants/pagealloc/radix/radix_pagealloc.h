@@ -48,8 +48,6 @@ class RadixPageAlloc {
 
   void grow(uintptr_t base, size_t npages);
   uintptr_t alloc(size_t npages);
-  // Takes [base, base + npages pages), all free (fatal otherwise).
-  void alloc_range(uintptr_t base, size_t npages);
   void free(uintptr_t base, size_t npages);
   bool next_free_run(uintptr_t addr, uintptr_t* base, size_t* npages) const;
   void cache_refill(policy::PageCache* c);

@@ -22,7 +22,6 @@ const char* name() { return "treap"; }
 void init() { treap = new (internal::map_metadata(sizeof(internal::TreapPageAlloc))) internal::TreapPageAlloc(); }
 void grow(uintptr_t base, size_t npages) { treap->grow(base, npages); }
 uintptr_t alloc(size_t npages) { return treap->alloc(npages); }
-void alloc_range(uintptr_t base, size_t npages) { treap->alloc_range(base, npages); }
 void free(uintptr_t base, size_t npages) { treap->free(base, npages); }
 bool next_free_run(uintptr_t addr, uintptr_t* base, size_t* npages) { return treap->next_free_run(addr, base, npages); }
 bool has_page_cache() { return false; }

@@ -132,28 +132,6 @@ uintptr_t TreapPageAlloc::alloc(size_t npages) {
   return base;
 }
 
-void TreapPageAlloc::alloc_range(uintptr_t base, size_t npages) {
-  if (npages == 0) throw_fatal("pagealloc: allocation of zero pages");
-  uintptr_t end = base + npages * kPageSize;
-  Node* t = root_;
-  while (t != nullptr && !(t->base <= base && base < end_of(t))) t = base < t->base ? t->left : t->right;
-  if (t == nullptr || end_of(t) < end) throw_fatal("pagealloc: allocation of pages that are not free");
-  uintptr_t run_end = end_of(t);
-  if (t->base == base && run_end == end) {
-    erase(t);
-    return;
-  }
-  if (t->base == base) {  // the run's low end; the rest keeps the node
-    t->base = end;
-    t->npages -= npages;
-    update_upwards(t);
-    return;
-  }
-  t->npages = (base - t->base) / kPageSize;  // the low part keeps the node
-  update_upwards(t);
-  if (run_end != end) insert(end, (run_end - end) / kPageSize);
-}
-
 void TreapPageAlloc::free(uintptr_t base, size_t npages) {
   if (npages == 0) throw_fatal("pagealloc: free of zero pages");
   uintptr_t end = base + npages * kPageSize;

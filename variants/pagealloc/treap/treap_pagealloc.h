@@ -35,9 +35,6 @@ class TreapPageAlloc {
 
   void grow(uintptr_t base, size_t npages) { free(base, npages); }
   uintptr_t alloc(size_t npages);
-  // Takes [base, base + npages pages), all free (fatal otherwise): the run
-  // holding it loses that part, one end or the middle (which splits it).
-  void alloc_range(uintptr_t base, size_t npages);
   void free(uintptr_t base, size_t npages);
   bool next_free_run(uintptr_t addr, uintptr_t* base, size_t* npages) const;
 
