@@ -134,16 +134,21 @@ void root_unregister(RootNode* n);
 
 [[noreturn]] void slice_index_panic(const char* what, size_t i, size_t n);
 
+// GC memory for bytes aligned to align (at most 16). Size classes are
+// multiples of 16 except 8 and 24: round up so that 16-aligned types get
+// a 16-aligned slot.
+inline void* gc_alloc_aligned(size_t bytes, size_t align, bool scan) {
+  if (align > 8) bytes = (bytes + 15) & ~size_t(15);
+  return gc_alloc(bytes, scan);
+}
+
 template <class T>
 void* alloc_for(size_t bytes) {
   static_assert(std::is_trivially_destructible_v<T>,
                 "rt::make/rt::make_slice: T must be trivially destructible: the collector frees objects "
                 "without running destructors (hold owned resources outside the GC heap)");
   static_assert(alignof(T) <= 16, "rt::make/rt::make_slice: alignment above 16 bytes is not supported");
-  // Size classes are multiples of 16 except 8 and 24: round up so that
-  // 16-aligned types get a 16-aligned slot.
-  if (alignof(T) > 8) bytes = (bytes + 15) & ~size_t(15);
-  return gc_alloc(bytes, !is_pointer_free_v<T>);
+  return gc_alloc_aligned(bytes, alignof(T), !is_pointer_free_v<T>);
 }
 }  // namespace internal
 

@@ -111,7 +111,7 @@ Timer after_func(int64_t ns, F f) {
   if constexpr (std::is_pointer_v<F> || internal::is_std_function_v<F>) {
     if (!f) throw Panic("time: AfterFunc called with nil function");
   }
-  void* mem = internal::gc_alloc((sizeof(F) + 15) & ~size_t(15), true);
+  void* mem = internal::gc_alloc_aligned(sizeof(F), alignof(F), true);
   new (mem) F(std::move(f));
   return Timer(internal::functimer_start(
       ns, mem, [](void* p) { (*static_cast<F*>(p))(); }, [](void* p) { static_cast<F*>(p)->~F(); }));
