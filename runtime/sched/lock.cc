@@ -118,6 +118,17 @@ void Note::sleep() {
   while (key_.load(std::memory_order_acquire) == 0) futex_sleep(&key_, 0, -1);
 }
 
+bool Note::spin_for(int64_t ns) {
+  int64_t deadline = nanotime() + ns;
+  for (;;) {
+    for (int i = 0; i < 64; i++) {
+      if (key_.load(std::memory_order_acquire) != 0) return true;
+      __builtin_ia32_pause();
+    }
+    if (nanotime() >= deadline) return false;
+  }
+}
+
 bool Note::sleep_for(int64_t ns) {
   if (ns < 0) {
     sleep();

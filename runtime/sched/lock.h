@@ -98,6 +98,9 @@ class Note {
   void sleep();
   // Returns true if woken, false on timeout. ns < 0 sleeps without limit.
   bool sleep_for(int64_t ns);
+  // Polls the note for up to ns without sleeping; true if woken. For
+  // waits expected to end within microseconds.
+  bool spin_for(int64_t ns);
 
  private:
   std::atomic<uint32_t> key_{0};
