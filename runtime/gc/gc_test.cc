@@ -982,8 +982,6 @@ TEST(GC, PacerKeepsTheSteadyStateHeapNearItsGoal) {
   EXPECT_EQ(tree_count(live), (int64_t(1) << 17) - 1);
 }
 
-// ---- Mark termination: the ragged barrier, then one stop (mgc.cc) -----
-
 // Whether this process runs with GODEBUG=gcstoptheworld=N, N > 0 (the
 // suite is also run so): each mark then ends inside sweep termination,
 // with no ragged round and no mark-termination stop.
@@ -992,6 +990,64 @@ bool stoptheworld_mode() {
   const char* key = debug != nullptr ? strstr(debug, "gcstoptheworld=") : nullptr;
   return key != nullptr && atoi(key + strlen("gcstoptheworld=")) > 0;
 }
+
+// The mark's scan work counts each byte once: with a tree of known size
+// the only live heap, a cycle scans that tree's bytes plus the stacks and
+// globals, whichever markers (workers, assists, the shared GcWork)
+// scanned them. Assists pace themselves by this total: counted twice, it
+// told them that most of the mark was done and the heap ran past its goal.
+TEST(GC, ScanWorkCountsEachScannedByteOnce) {
+  ProcsGuard procs(2);
+  Ref<Node> live;
+  in_frame([&] {
+    int64_t counter = 0;
+    live = make_tree(16, &counter);
+  });
+  const uint64_t tree_bytes = ((uint64_t(1) << 17) - 1) * rt::internal::roundupsize(sizeof(Node));
+  for (int i = 0; i < 3; i++) {
+    live_heap();
+    rt::internal::GcCycleReport r = rt::internal::gc_last_cycle();
+    EXPECT_GE(r.scan_work, tree_bytes) << "cycle " << r.num;
+    EXPECT_LT(r.scan_work, tree_bytes + tree_bytes / 4) << "cycle " << r.num;
+  }
+  EXPECT_EQ(tree_count(live), (int64_t(1) << 17) - 1);
+}
+
+// Assists park (Go's gcParkAssist). A long list has one grey object at a
+// time, in the buffer of whoever marks it. With two goroutines allocating
+// on both Ps, no P is idle, so no idle worker makes credit, and whenever
+// one goroutine's assist holds the list's grey object, the other's finds
+// no work and parks until scanning pays its debt (or the mark ends).
+// Before parking, such debts were forgiven and the heap ran past the goal.
+TEST(GC, AssistsWithNoWorkToDoParkUntilTheWorkersPay) {
+  if (stoptheworld_mode()) GTEST_SKIP() << "gcstoptheworld marks inside one pause: no assist runs";
+  ProcsGuard procs(2);
+  Ref<Node> live;
+  in_frame([&] { live = make_list(400000); });
+  const uint32_t first = rt::internal::gc_last_cycle().num;
+  std::atomic<uint32_t> parks{0};
+  std::atomic<bool> done{false};
+  rt::WaitGroup wg;
+  for (int g = 0; g < 2; g++) {
+    wg.add(1);
+    rt::go([&, g] {
+      uint32_t seen = rt::internal::gc_last_cycle().num;
+      while (!done.load()) {
+        churn(1000);
+        rt::internal::GcCycleReport r = rt::internal::gc_last_cycle();
+        if (r.num != seen) parks.fetch_add(g == 0 ? r.assist_parks : 0);
+        seen = r.num;
+        if (rt::internal::gc_last_cycle().num - first >= 12) done.store(true);
+      }
+      wg.done();
+    });
+  }
+  wg.wait();
+  EXPECT_GT(parks.load(), 0u) << "no assist parked in 12 cycles";
+  EXPECT_TRUE(list_ok(live, 400000));
+}
+
+// ---- Mark termination: the ragged barrier, then one stop (mgc.cc) -----
 
 // With nothing but the collector running, no barrier can grey an object
 // after the ragged barrier found every P's buffer empty, so the one stop

@@ -64,9 +64,16 @@
 // what assists needed), then scans assist_ratio x debt bytes itself (at
 // least kAssistMinWork), where assist_ratio is the scan work expected to
 // be left (the live heap of the last cycle less what is scanned) per byte
-// of heap left before the goal. When no work is to be had, the rest of
-// the debt is forgiven (Go parks the goroutine until credit comes in;
-// here the heap may pass its goal instead).
+// of heap left before the goal. A debt that neither credit nor its own
+// scanning paid (no work was to be had: the grey objects sat in other Ps'
+// buffers) parks the goroutine on the assist queue (Go's gcParkAssist),
+// so the program cannot allocate past the goal faster than the workers
+// mark. Mark workers hand on their scan work every kCreditSlack bytes
+// (gc_flush_bg_credit): it pays the queued debts first, in queue order,
+// readying each goroutine it pays off, and only the rest becomes credit.
+// Mark termination readies the goroutines still queued. A goroutine is
+// queued only while gc_blacken_enabled, tested under the queue's lock, so
+// none is left behind when the mark ends.
 //
 // Pacer (Go 1.5-1.17's gcControllerState): the heap goal is heap_marked x
 // (1 + GOGC/100), at least heapMinimum = 4 MiB x GOGC/100, where
@@ -75,7 +82,8 @@
 // heap_marked); trigger_fraction starts at 7/8 and after each cycle moves
 // half way to where that cycle says it should have been (Go's endCycle:
 // triggerError = goalGrowth - triggerRatio - u/0.30 x (actualGrowth -
-// triggerRatio), u the mark phase's CPU utilisation), within [0.6, 0.95]
+// triggerRatio), u the mark phase's CPU utilisation), within Go 1.19's
+// [45/64, 61/64]
 // of the goal's growth. mallocgc tests the trigger whenever it takes a
 // fresh span or allocates a large object, never on its fast path. GOGC is
 // read as Go's readGOGC does: "off" disables, a number (a sign allowed)
@@ -125,6 +133,11 @@ constexpr double kBackgroundUtilization = 0.25;  // Go's gcBackgroundUtilization
 constexpr double kGoalUtilization = 0.30;        // Go's gcGoalUtilization
 constexpr double kMaxUtilizationError = 0.3;
 constexpr int64_t kAssistMinWork = 64 << 10;  // Go's gcOverAssistWork
+// The trigger's bounds, as fractions of the runway: Go 1.19's 45/64 and
+// 61/64 (Go 1.17 allowed down to 0.6: a trigger that early lets more be
+// allocated black during the mark, floating garbage the next goal grows by).
+constexpr double kMinTriggerFraction = 45.0 / 64.0;
+constexpr double kMaxTriggerFraction = 61.0 / 64.0;
 
 std::atomic<uint32_t> start_sema{1};      // Go's work.startSema
 std::atomic<uint32_t> gc_sema{1};         // Go's gcsema: start to end of mark termination
@@ -181,6 +194,7 @@ struct Cycle {
   uint64_t heap0, heap1, heap2, goal;
   MarkResult mark;
   std::atomic<int64_t> assist_ns, dedicated_ns, fractional_ns, idle_ns;
+  std::atomic<uint32_t> assist_parks;
 } cy;
 
 // Mark workers, one per P id.
@@ -200,6 +214,11 @@ constexpr const char kWaitReasonGCWorkerIdle[] = "GC worker (idle)";
 // Assists.
 std::atomic<int64_t> bg_scan_credit{0};
 uint64_t expected_scan_work = 0;
+Lock assist_lock{LockRank::kGcAssists};
+GQueue assist_queue;                       // parked assists, by assist_lock
+std::atomic<int32_t> assists_parked{0};    // their number: the flush's fast path
+constexpr const char kWaitReasonGCAssistWait[] = "GC assist wait";
+void wake_all_assists();
 
 // The goroutine running a stopped part of the cycle, and where it spilled
 // its registers (run_stopped).
@@ -287,7 +306,7 @@ void update_trigger_fraction() {
   double error = goal_growth - ratio - utilization / kGoalUtilization * (actual_growth - ratio);
   ratio += 0.5 * error;
   double f = ratio / goal_growth;
-  trigger_fraction = f < 0.6 ? 0.6 : f > 0.95 ? 0.95 : f;
+  trigger_fraction = f < kMinTriggerFraction ? kMinTriggerFraction : f > kMaxTriggerFraction ? kMaxTriggerFraction : f;
 }
 
 // Spills the callee-saved registers into this frame, so that a scan of
@@ -457,7 +476,8 @@ void finish_cycle() {
   stats.num_gc++;
   if (cy.forced) stats.num_forced_gc++;
   uint32_t numgc = stats.num_gc;
-  stats.last = GcCycleReport{numgc, cy.forced, cy.heap1, cy.goal, cy.ragged_rounds, cy.mark_term_stops};
+  stats.last = GcCycleReport{numgc,          cy.forced, cy.heap1, cy.goal, cy.ragged_rounds, cy.mark_term_stops,
+                             cy.mark.scan_work, cy.assist_parks.load()};
   double elapsed = double(cy.t_end - runtime_init_time) * double(cy.procs);
   double fraction = elapsed > 0 ? double(stats.gc_cpu_ns) / elapsed : 0;
   stats_lock.unlock();
@@ -469,6 +489,7 @@ void finish_cycle() {
   int32_t n = 0;
   for (G* gp = list.head; gp != nullptr; gp = gp->schedlink) n++;
   injectglist(&list, n);
+  wake_all_assists();
   semrelease(&gc_sema);
 }
 
@@ -564,10 +585,9 @@ void run_worker(Worker* w) {
   int64_t t0 = nanotime();
   WorkerStop stop{w->mode, p, gp, t0};
   mp->locks++;
-  uint64_t did = gc_drain(gcw_of(p), DrainMode::kUntilStopped, 0, worker_should_stop, &stop);
+  uint64_t did = gc_drain(gcw_of(p), DrainMode::kBackground, 0, worker_should_stop, &stop);
   mp->locks--;
   gp->preempt.store(false, std::memory_order_relaxed);
-  bg_scan_credit.fetch_add(int64_t(did), std::memory_order_relaxed);
   if (did == 0 && w->mode == WorkerMode::kIdle) {
     // Only unscanned stacks of running goroutines are left: give them a
     // moment to stop instead of spinning on the retries.
@@ -681,6 +701,7 @@ void gc_start(Trigger kind, uint32_t n) {
   cy.assist_ns = cy.dedicated_ns = cy.fractional_ns = cy.idle_ns = 0;
   cy.pause_ns = cy.mark_term_ns = 0;
   cy.ragged_rounds = cy.mark_term_stops = 0;
+  cy.assist_parks = 0;
   stats_lock.lock();
   cy.goal = stats.next_gc;
   stats_lock.unlock();
@@ -873,20 +894,23 @@ bool gc_cpu_limited() {
   return elapsed > 0 && gc > 0.5 * elapsed;
 }
 
-void gc_assist_alloc(G* gp) {
-  M* mp = getm();
-  if (!gc_blacken_enabled.load(std::memory_order_acquire) || mp->locks != 0 || mp->p == nullptr || gp == mp->g0 ||
-      gc_cpu_limited()) {
-    return;
-  }
-  // Scan work per byte: what is expected to be left to scan over the
-  // heap left before the goal.
+namespace {
+
+// Scan work per byte allocated: what is expected to be left to scan over
+// the heap left before the goal.
+double assist_work_per_byte() {
   int64_t left = int64_t(expected_scan_work) - int64_t(gc_scan_work_done());
   if (left < kAssistMinWork) left = kAssistMinWork;
   int64_t runway = int64_t(gc_goal.load(std::memory_order_relaxed)) -
                    int64_t(heap_counters.heap_live.load(std::memory_order_relaxed));
   if (runway < kAssistMinWork) runway = kAssistMinWork;
-  double ratio = double(left) / double(runway);
+  return double(left) / double(runway);
+}
+
+// One try at paying gp's debt: background credit first, then scanning
+// (Go's gcAssistAlloc up to its park). True if the debt is paid.
+bool pay_assist_debt(G* gp, M* mp) {
+  double ratio = assist_work_per_byte();
   int64_t debt = -gp->gc_assist_bytes;
   int64_t want = int64_t(double(debt) * ratio);
   if (want < kAssistMinWork) want = kAssistMinWork;
@@ -896,7 +920,7 @@ void gc_assist_alloc(G* gp) {
     bg_scan_credit.fetch_sub(steal, std::memory_order_relaxed);
     gp->gc_assist_bytes += int64_t(double(steal) / ratio) + 1;
     want -= steal;
-    if (gp->gc_assist_bytes >= 0) return;
+    if (gp->gc_assist_bytes >= 0) return true;
   }
   int64_t t0 = nanotime();
   mp->locks++;
@@ -907,8 +931,97 @@ void gc_assist_alloc(G* gp) {
   gp->gc_assist_bytes += int64_t(double(did) / ratio);
   cy.assist_ns.fetch_add(nanotime() - t0, std::memory_order_relaxed);
   if (gc_no_drainers() && !gc_mark_work_available(mp->p)) gc_mark_done();
-  // No work to pay the rest with: forgiven (see the top of the file).
-  if (gp->gc_assist_bytes < 0) gp->gc_assist_bytes = 0;
+  return gp->gc_assist_bytes >= 0;
+}
+
+bool park_assist(G*, void*) {
+  assist_lock.unlock();
+  return true;
+}
+
+// Go's gcParkAssist: queues gp and parks it until a flush pays its debt
+// or the mark ends. False, without parking, if credit came in since gp
+// looked (gp pays with it).
+bool park_assist_until_paid(G* gp) {
+  assist_lock.lock();
+  // The mark's end (wake_all_assists) takes the lock after turning
+  // blackening off: a goroutine queued here is always readied.
+  if (!gc_blacken_enabled.load(std::memory_order_acquire)) {
+    assist_lock.unlock();
+    return true;
+  }
+  if (bg_scan_credit.load(std::memory_order_relaxed) > 0) {
+    assist_lock.unlock();
+    return false;
+  }
+  assist_queue.push_back(gp);
+  assists_parked.fetch_add(1, std::memory_order_relaxed);
+  cy.assist_parks.fetch_add(1, std::memory_order_relaxed);
+  gopark(park_assist, nullptr, kWaitReasonGCAssistWait);
+  return true;
+}
+
+// Mark termination's wakeup of the assists still parked (Go's
+// gcWakeAllAssists), once gc_blacken_enabled is off: none can join.
+void wake_all_assists() {
+  assist_lock.lock();
+  GQueue list = assist_queue;
+  assist_queue = GQueue{};
+  int32_t n = assists_parked.exchange(0, std::memory_order_relaxed);
+  assist_lock.unlock();
+  if (n > 0) injectglist(&list, n);
+}
+
+}  // namespace
+
+void gc_flush_bg_credit(int64_t scan_work) {
+  if (assists_parked.load(std::memory_order_relaxed) == 0) {
+    // An assist queued after this load either sees the credit (it looks
+    // under the lock before parking) or is paid by the next flush.
+    bg_scan_credit.fetch_add(scan_work, std::memory_order_relaxed);
+    return;
+  }
+  double work_per_byte = assist_work_per_byte();
+  int64_t bytes = int64_t(double(scan_work) / work_per_byte);
+  GQueue paid;
+  int32_t npaid = 0;
+  assist_lock.lock();
+  while (bytes > 0) {
+    G* gp = assist_queue.pop();
+    if (gp == nullptr) break;
+    if (bytes + gp->gc_assist_bytes >= 0) {
+      bytes += gp->gc_assist_bytes;
+      gp->gc_assist_bytes = 0;
+      paid.push_back(gp);
+      npaid++;
+    } else {
+      // Partly paid, and to the back of the queue, so that one large
+      // debt does not hold up the small ones behind it (as Go does).
+      gp->gc_assist_bytes += bytes;
+      bytes = 0;
+      assist_queue.push_back(gp);
+    }
+  }
+  assists_parked.fetch_sub(npaid, std::memory_order_relaxed);
+  if (bytes > 0) bg_scan_credit.fetch_add(int64_t(double(bytes) * work_per_byte), std::memory_order_relaxed);
+  assist_lock.unlock();
+  // To run queues, not runnext: a goroutine the worker pays must not take
+  // the worker's fresh time slice ahead of the others (as in Go).
+  if (npaid > 0) injectglist(&paid, npaid);
+}
+
+void gc_assist_alloc(G* gp) {
+  M* mp = getm();
+  if (mp->locks != 0 || mp->p == nullptr || gp == mp->g0) return;
+  for (;;) {
+    if (!gc_blacken_enabled.load(std::memory_order_acquire)) return;
+    // Under the memory limit's CPU cap the debt is forgiven.
+    if (gc_cpu_limited()) {
+      gp->gc_assist_bytes = 0;
+      return;
+    }
+    if (pay_assist_debt(gp, mp) || park_assist_until_paid(gp)) return;
+  }
 }
 
 GcCycleReport gc_last_cycle() {

@@ -66,7 +66,9 @@ void gc_read_stats(MemStats* st);
 // rt::gc forced it, the heap when its mark ended, its goal, the ragged
 // barrier's rounds and the mark-termination stops of the world (the
 // last one ends the mark; each earlier one found work and restarted;
-// none with gcstoptheworld=1, which marks inside sweep termination).
+// none with gcstoptheworld=1, which marks inside sweep termination), the
+// mark's scan work (bytes of objects, stacks and globals scanned, the
+// total assists pace themselves by) and how often an assist parked.
 struct GcCycleReport {
   uint32_t num;
   bool forced;
@@ -74,6 +76,8 @@ struct GcCycleReport {
   uint64_t goal;
   uint32_t ragged_rounds;
   uint32_t mark_term_stops;
+  uint64_t scan_work;
+  uint32_t assist_parks;
 };
 GcCycleReport gc_last_cycle();
 
@@ -112,12 +116,14 @@ void gc_assist_alloc(G* gp);
 
 struct GcWork;
 
-// What one mark phase found: bytes of marked objects, and of the roots it
-// scanned (for gctrace's "MB stacks" and "MB globals").
+// What one mark phase found: bytes of marked objects, of the roots it
+// scanned (for gctrace's "MB stacks" and "MB globals"), and of all it
+// scanned.
 struct MarkResult {
   uint64_t marked_bytes;
   uint64_t stack_bytes;
   uint64_t globals_bytes;
+  uint64_t scan_work;
 };
 
 // Marking (mgcmark.cc). gc_mark_prepare runs with the world stopped at the
@@ -130,11 +136,17 @@ bool gc_mark_work_available(const P* p);
 enum class DrainMode {
   kUntilStopped,  // until no work is left or stop() says so
   kBudget,        // as kUntilStopped, or once budget bytes are scanned (assists)
+  kBackground,    // as kUntilStopped, its work flushed as it goes to
+                  // gc_flush_bg_credit (mark workers)
 };
 // Marks with gcw: root jobs, then grey objects, until the mode's end or
 // no work is left; stop (may be null) is polled every few objects.
 // Returns the bytes scanned.
 uint64_t gc_drain(GcWork* gcw, DrainMode mode, int64_t budget, bool (*stop)(void*), void* stop_arg);
+// Background scan work (bytes) done by a mark worker: pays the debts of
+// parked assists first, readying those it pays off, and the rest becomes
+// credit that assists take (Go's gcFlushBgCredit).
+void gc_flush_bg_credit(int64_t scan_work);
 // Whether no marker is inside gc_drain.
 bool gc_no_drainers();
 // Whether the last stack was scanned outside a drain since the last call

@@ -170,6 +170,9 @@ inline void shade(uintptr_t p, GcWork* gcw) {
 }
 
 constexpr size_t kMaxObletBytes = 128 << 10;
+// A mark worker hands on its scan work as credit at least this often (Go's
+// gcCreditSlack): parked assists wait for it.
+constexpr uint64_t kCreditSlack = 2000;
 
 // Shades every aligned word of [b, e). Stacks and objects are read whole
 // while their owners may write them (redzones and frames of a thread in a
@@ -562,7 +565,7 @@ uint64_t gc_drain(GcWork* gcw, DrainMode mode, int64_t budget, bool (*stop)(void
   uint64_t start_work = gcw->scan_work;
   auto done = [&]() { return mode == DrainMode::kBudget && int64_t(gcw->scan_work - start_work) >= budget; };
   auto should_stop = [&]() { return done() || (stop != nullptr && stop(stop_arg)); };
-  uint64_t flushed = gcw->scan_work;
+  uint64_t credited = gcw->scan_work;
   int since_check = 0;
   for (;;) {
     // Root jobs first: they produce the grey objects.
@@ -584,13 +587,17 @@ uint64_t gc_drain(GcWork* gcw, DrainMode mode, int64_t budget, bool (*stop)(void
     if (++since_check == 64) {
       since_check = 0;
       gcw->balance();
-      work.scan_work.fetch_add(gcw->scan_work - flushed, std::memory_order_relaxed);
-      flushed = gcw->scan_work;
+      gcw->publish_scan_work(&work.scan_work);
+      if (mode == DrainMode::kBackground && gcw->scan_work - credited >= kCreditSlack) {
+        gc_flush_bg_credit(int64_t(gcw->scan_work - credited));
+        credited = gcw->scan_work;
+      }
       if (should_stop()) break;
     }
   }
 out:
-  work.scan_work.fetch_add(gcw->scan_work - flushed, std::memory_order_relaxed);
+  gcw->publish_scan_work(&work.scan_work);
+  if (mode == DrainMode::kBackground && gcw->scan_work != credited) gc_flush_bg_credit(int64_t(gcw->scan_work - credited));
   uint64_t did = gcw->scan_work - start_work;
   work.drainers.fetch_sub(1, std::memory_order_acq_rel);
   return did;
@@ -640,7 +647,7 @@ void gc_destroy_p(P* p) {
 }
 
 MarkResult gc_mark_result() {
-  return MarkResult{work.bytes_marked.load(), work.stack_bytes.load(), work.globals_bytes.load()};
+  return MarkResult{work.bytes_marked.load(), work.stack_bytes.load(), work.globals_bytes.load(), work.scan_work.load()};
 }
 
 void gc_scan_before_execute(G* gp) {

@@ -129,9 +129,15 @@ void GcWork::dispose(std::atomic<uint64_t>* marked, std::atomic<uint64_t>* scann
     *b = nullptr;
   }
   marked->fetch_add(bytes_marked, std::memory_order_relaxed);
-  scanned->fetch_add(scan_work, std::memory_order_relaxed);
+  publish_scan_work(scanned);
   bytes_marked = 0;
   scan_work = 0;
+  scan_work_published = 0;
+}
+
+void GcWork::publish_scan_work(std::atomic<uint64_t>* total) {
+  if (scan_work != scan_work_published) total->fetch_add(scan_work - scan_work_published, std::memory_order_relaxed);
+  scan_work_published = scan_work;
 }
 
 GcWork* gcw_of(const P* p) { return &pgcw[p->id]; }

@@ -45,6 +45,7 @@ struct GcWork {
   // Accounting, folded into the cycle's totals by gcw_dispose.
   uint64_t bytes_marked = 0;  // objects this GcWork marked (black or grey)
   uint64_t scan_work = 0;     // bytes scanned
+  uint64_t scan_work_published = 0;  // of those, already in the cycle's total
   // A buffer with grey objects went from here to the full list since the
   // last termination check took this flag (Go's flushedWork): this GcWork
   // may have handed work to another marker since then.
@@ -57,6 +58,9 @@ struct GcWork {
   bool empty() const;
   // Hands one buffer to the full list when there is none there.
   void balance();
+  // Adds the scan work not yet published to total (assists pace
+  // themselves by the cycle's total while workers drain).
+  void publish_scan_work(std::atomic<uint64_t>* total);
   // Moves every non-empty buffer to the full list and returns both
   // buffers' memory; the accounting is added to the given counters.
   void dispose(std::atomic<uint64_t>* bytes_marked, std::atomic<uint64_t>* scan_work);

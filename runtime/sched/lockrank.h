@@ -28,6 +28,7 @@ enum class LockRank : uint8_t {
   kChanTimer,   // an rt::ChanTimer's state: held while it sends on its channel
   kSemaRoot,    // a semaphore-table root: held into gopark
   kGcWaiters,   // goroutines waiting for a GC cycle's mark to end
+  kGcAssists,   // assists parked until background credit pays their debt
   kSched,       // sched.lock: idle Ms and Ps, the global run queue
   kAllg,        // allglock
   kPollDesc,    // a netpoll pollDesc: held while its deadline timers change
