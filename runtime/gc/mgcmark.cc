@@ -173,6 +173,9 @@ constexpr size_t kMaxObletBytes = 128 << 10;
 // A mark worker hands on its scan work as credit at least this often (Go's
 // gcCreditSlack): parked assists wait for it.
 constexpr uint64_t kCreditSlack = 2000;
+// gc_drain's checks (stop requests, balance, credit) come at least this
+// often in bytes scanned.
+constexpr uint64_t kDrainCheckBytes = 16 << 10;
 
 // Shades every aligned word of [b, e). Stacks and objects are read whole
 // while their owners may write them (redzones and frames of a thread in a
@@ -566,6 +569,7 @@ uint64_t gc_drain(GcWork* gcw, DrainMode mode, int64_t budget, bool (*stop)(void
   auto done = [&]() { return mode == DrainMode::kBudget && int64_t(gcw->scan_work - start_work) >= budget; };
   auto should_stop = [&]() { return done() || (stop != nullptr && stop(stop_arg)); };
   uint64_t credited = gcw->scan_work;
+  uint64_t checked = gcw->scan_work;
   int since_check = 0;
   for (;;) {
     // Root jobs first: they produce the grey objects.
@@ -582,10 +586,14 @@ uint64_t gc_drain(GcWork* gcw, DrainMode mode, int64_t budget, bool (*stop)(void
     }
     scan_object(obj, gcw);
     // A budget (an assist's debt) is checked after every object: an
-    // object or oblet can be 128 KiB of scan work.
+    // object or oblet can be 128 KiB of scan work. The rest is checked
+    // every 64 objects or kDrainCheckBytes of scan work, whichever comes
+    // first: a stop request, a for_each_p round and parked assists must
+    // not wait for 64 oblets (8 MiB) of scanning.
     if (done()) break;
-    if (++since_check == 64) {
+    if (++since_check == 64 || gcw->scan_work - checked >= kDrainCheckBytes) {
       since_check = 0;
+      checked = gcw->scan_work;
       gcw->balance();
       gcw->publish_scan_work(&work.scan_work);
       if (mode == DrainMode::kBackground && gcw->scan_work - credited >= kCreditSlack) {
