@@ -489,7 +489,6 @@ void finish_cycle() {
   int32_t n = 0;
   for (G* gp = list.head; gp != nullptr; gp = gp->schedlink) n++;
   injectglist(&list, n);
-  wake_all_assists();
   semrelease(&gc_sema);
 }
 
@@ -533,6 +532,9 @@ void gc_mark_done() {
     int64_t pause = start_the_world() - t0;
     cy.pause_ns += pause;
     if (r.complete) {
+      // First the goroutines the mark held up (Go readies them inside
+      // the pause): before the sweeper and the cycle's bookkeeping.
+      wake_all_assists();
       cy.mark_term_ns = pause;
       finish_cycle();
       semrelease(&mark_done_sema);
@@ -962,7 +964,8 @@ bool park_assist_until_paid(G* gp) {
 }
 
 // Mark termination's wakeup of the assists still parked (Go's
-// gcWakeAllAssists), once gc_blacken_enabled is off: none can join.
+// gcWakeAllAssists), once the world restarted with gc_blacken_enabled off:
+// none can join.
 void wake_all_assists() {
   assist_lock.lock();
   GQueue list = assist_queue;
