@@ -51,8 +51,15 @@
 // while idle. The scheduler runs a P's worker (gc_find_runnable_worker)
 // as a dedicated worker (until no work is left or it is preempted) or a
 // fractional one (until its P's share of mark-phase time exceeds the
-// fractional goal), and findrunnable runs it in idle mode (until the P has
-// other work) when the P would otherwise go idle. The background
+// fractional goal, or for kFractionalSliceNs at most), and findrunnable
+// runs it in idle mode (until the P has other work) when the P would
+// otherwise go idle. Go's fractional worker runs until its share is 1.2x
+// the goal: early in a mark that is milliseconds at a stretch (3-8 ms
+// measured here), which the goroutines of its P wait out. Here its stints
+// are short, and the share is kept by the mutator instead: a goroutine
+// that takes a fresh span while its P's fractional worker is owed time
+// (gc_yield_to_fractional_worker) yields at the end of that allocation,
+// and schedule() runs the worker first. The background
 // utilisation goal is 25% of GOMAXPROCS: round(0.25 x GOMAXPROCS)
 // dedicated workers, and when that rounding is more than 30% off, one
 // fewer and a fractional goal per P for the remainder (Go's startCycle;
@@ -63,8 +70,16 @@
 // debt first takes background credit (scan work the workers did beyond
 // what assists needed), then scans assist_ratio x debt bytes itself (at
 // least kAssistMinWork), where assist_ratio is the scan work expected to
-// be left (the live heap of the last cycle less what is scanned) per byte
-// of heap left before the goal. A debt that neither credit nor its own
+// be left per byte of heap left before the goal (Go 1.19's revise). The
+// scan work expected is what the last cycle scanned (objects of scan
+// classes, stacks, globals; the live heap of the last cycle before the
+// first): noscan objects such as byte slices cost no scanning, and a heap
+// of them made the live heap a 40-fold overestimate that put milliseconds
+// of scanning into single allocations near the goal. Once the mark has
+// scanned more than expected, the scannable heap grew: the expectation
+// becomes the worst case (the whole heap at the mark's start) and the goal
+// is stretched in proportion, up to (1 + GOGC/100) x the goal; past the
+// goal, the goal is taken 10% further. A debt that neither credit nor its own
 // scanning paid (no work was to be had: the grey objects sat in other Ps'
 // buffers) parks the goroutine on the assist queue (Go's gcParkAssist),
 // so the program cannot allocate past the goal faster than the workers
@@ -133,6 +148,7 @@ constexpr double kBackgroundUtilization = 0.25;  // Go's gcBackgroundUtilization
 constexpr double kGoalUtilization = 0.30;        // Go's gcGoalUtilization
 constexpr double kMaxUtilizationError = 0.3;
 constexpr int64_t kAssistMinWork = 64 << 10;  // Go's gcOverAssistWork
+constexpr int64_t kFractionalSliceNs = 500 * 1000;  // longest fractional stint
 // The trigger's bounds, as fractions of the runway: Go 1.19's 45/64 and
 // 61/64 (Go 1.17 allowed down to 0.6: a trigger that early lets more be
 // allocated black during the mark, floating garbage the next goal grows by).
@@ -214,6 +230,7 @@ constexpr const char kWaitReasonGCWorkerIdle[] = "GC worker (idle)";
 // Assists.
 std::atomic<int64_t> bg_scan_credit{0};
 uint64_t expected_scan_work = 0;
+uint64_t last_scan_work = 0;  // what the last mark scanned (world stopped)
 Lock assist_lock{LockRank::kGcAssists};
 GQueue assist_queue;                       // parked assists, by assist_lock
 std::atomic<int32_t> assists_parked{0};    // their number: the flush's fast path
@@ -358,7 +375,9 @@ void start_mark_stopped(void*) {
   gc_mark_prepare();
   plan_workers(cy.procs);
   bg_scan_credit.store(0, std::memory_order_relaxed);
-  expected_scan_work = heap_marked > kDefaultHeapMinimum ? heap_marked : kDefaultHeapMinimum;
+  expected_scan_work = last_scan_work != 0         ? last_scan_work
+                       : heap_marked > kDefaultHeapMinimum ? heap_marked
+                                                           : kDefaultHeapMinimum;
   cy.heap0 = heap_counters.heap_live.load(std::memory_order_relaxed);
   gcphase.store(kGCmark, std::memory_order_release);
   __atomic_store_n(&rt_write_barrier_enabled, 1, __ATOMIC_RELEASE);
@@ -373,6 +392,7 @@ void mark_termination_stopped() {
   if (debug_gccheckmark) gc_checkmark(stopped_self, stopped_self_sp);
   gc_queue_dead_chans();
   cy.mark = gc_mark_result();
+  last_scan_work = cy.mark.scan_work;
   cy.heap1 = heap_counters.heap_live.load(std::memory_order_relaxed);
   // GOMAXPROCS may have changed since sweep termination (cy.procs): every
   // P that exists now may hold spans.
@@ -566,6 +586,7 @@ bool worker_should_stop(void* arg) {
       int64_t now = nanotime();
       int64_t delta = now - mark_start_time;
       if (delta <= 0) return true;
+      if (now - w->start >= kFractionalSliceNs) return true;
       double self = double(fractional_ns[w->p->id].load(std::memory_order_relaxed) + (now - w->start));
       return self / double(delta) > 1.2 * fractional_goal;
     }
@@ -642,6 +663,14 @@ void start_workers() {
 }
 
 // Claims p's parked worker for mode and makes it runnable.
+// Whether p's fractional worker has had less than its share of the mark
+// phase so far.
+bool fractional_owed(const P* p) {
+  if (fractional_goal <= 0) return false;
+  int64_t delta = nanotime() - mark_start_time;
+  return delta > 0 && double(fractional_ns[p->id].load(std::memory_order_relaxed)) / double(delta) < fractional_goal;
+}
+
 G* take_worker(P* p, WorkerMode mode) {
   Worker* w = &workers[p->id];
   bool parked = true;
@@ -855,12 +884,16 @@ G* gc_find_runnable_worker(P* p) {
     }
     dedicated_left.fetch_add(1, std::memory_order_acq_rel);
   }
-  if (fractional_goal <= 0) return nullptr;
-  int64_t delta = nanotime() - mark_start_time;
-  if (delta <= 0 || double(fractional_ns[p->id].load(std::memory_order_relaxed)) / double(delta) > fractional_goal) {
-    return nullptr;
-  }
+  if (!fractional_owed(p)) return nullptr;
   return take_worker(p, WorkerMode::kFractional);
+}
+
+void gc_yield_to_fractional_worker(P* p) {
+  if (!gc_blacken_enabled.load(std::memory_order_acquire) || !workers[p->id].parked.load(std::memory_order_relaxed) ||
+      !fractional_owed(p) || !gc_mark_work_available(p)) {
+    return;
+  }
+  getg()->preempt.store(true, std::memory_order_relaxed);
 }
 
 G* gc_find_idle_worker(P* p) {
@@ -899,12 +932,30 @@ bool gc_cpu_limited() {
 namespace {
 
 // Scan work per byte allocated: what is expected to be left to scan over
-// the heap left before the goal.
+// the heap left before the goal (see the top of the file).
 double assist_work_per_byte() {
-  int64_t left = int64_t(expected_scan_work) - int64_t(gc_scan_work_done());
+  int64_t done = int64_t(gc_scan_work_done());
+  int64_t expected = int64_t(expected_scan_work);
+  int64_t goal = int64_t(gc_goal.load(std::memory_order_relaxed));
+  int64_t live = int64_t(heap_counters.heap_live.load(std::memory_order_relaxed));
+  int64_t start = int64_t(cy.heap0);
+  int64_t worst = start > expected ? start : expected;
+  if (done > expected) {
+    int32_t percent = gcpercent.load(std::memory_order_relaxed);
+    if (goal > start) {
+      int64_t stretched = start + int64_t(double(goal - start) * double(worst) / double(expected));
+      int64_t hard = percent > 0 ? goal + int64_t(double(goal) * percent / 100) : goal;
+      goal = stretched < hard ? stretched : hard;
+    }
+    expected = worst;
+  }
+  if (live > goal) {
+    goal += goal / 10;
+    expected = worst;
+  }
+  int64_t left = expected - done;
   if (left < kAssistMinWork) left = kAssistMinWork;
-  int64_t runway = int64_t(gc_goal.load(std::memory_order_relaxed)) -
-                   int64_t(heap_counters.heap_live.load(std::memory_order_relaxed));
+  int64_t runway = goal - live;
   if (runway < kAssistMinWork) runway = kAssistMinWork;
   return double(left) / double(runway);
 }

@@ -95,6 +95,10 @@ extern std::atomic<bool> gc_blacken_enabled;
 // schedule(), while gc_blacken_enabled: this P's mark worker, made
 // runnable, if it should run now as a dedicated or fractional worker.
 G* gc_find_runnable_worker(P* p);
+// mallocgc, having taken a fresh span while marking: asks the running
+// goroutine to yield (at mallocgc's safe point) if p's fractional worker
+// is owed time, so that it runs in short stints (mgc.cc).
+void gc_yield_to_fractional_worker(P* p);
 // findrunnable, with nothing else to run: the mark worker in idle mode.
 G* gc_find_idle_worker(P* p);
 // execute(), while marking: scans gp's stack before it runs, unless it

@@ -176,7 +176,10 @@ void* mallocgc(size_t size, bool scan, bool needzero) {
       if (gp->gc_assist_bytes < 0) gc_assist_alloc(gp);
     }
   }
-  if (__builtin_expect(check, 0)) gc_heap_trigger_check();
+  if (__builtin_expect(check, 0)) {
+    gc_heap_trigger_check();
+    if (marking) gc_yield_to_fractional_worker(pp);
+  }
   // A safe point, as every Go function's prologue is: a loop that only
   // allocates still stops for a stop-the-world or a stack scan promptly
   // (the signal variant refuses to stop it inside mallocgc, m->locks).
