@@ -59,6 +59,7 @@ struct NetFD {
   std::atomic<uint32_t> close_sema{0};
   rt::Mutex rmu;
   rt::Mutex wmu;
+  bool read_drained = false;  // the last read was short (by rmu)
   sockaddr_storage laddr{};
   sockaddr_storage raddr{};
 
@@ -328,10 +329,24 @@ IOResult Conn::read(void* buf, size_t len) {
   OpRef ref(fd);
   if (!ref.ok()) return {0, Error(Errc::kClosed, 0)};
   std::lock_guard<rt::Mutex> g(fd->rmu);
-  if (int r = rt::internal::poll_reset(fd->pd, 'r'); r != kPollOK) return {0, poll_error(r, fd->sysfd)};
-  if (len == 0) return {0, Error()};
+  if (len == 0) {
+    if (int r = rt::internal::poll_reset(fd->pd, 'r'); r != kPollOK) return {0, poll_error(r, fd->sysfd)};
+    return {0, Error()};
+  }
+  // A short read left the socket empty, and data that came after it came
+  // with an edge (epoll is edge-triggered, and every arrival after the
+  // poller took the last event makes a new one). With no edge since, the
+  // read would fail with EAGAIN: wait for the edge first (Go always tries
+  // the read first; in a request-response exchange that is one failed
+  // system call per message). With an edge pending, reset and read.
+  if (fd->read_drained && !rt::internal::poll_edge_pending(fd->pd, 'r')) {
+    if (int r = rt::internal::poll_wait(fd->pd, 'r'); r != kPollOK) return {0, poll_error(r, fd->sysfd)};
+  } else if (int r = rt::internal::poll_reset(fd->pd, 'r'); r != kPollOK) {
+    return {0, poll_error(r, fd->sysfd)};
+  }
   for (;;) {
     long n = fault_call(PollCall::kRead, fd->pd, 'r', [&] { return long(::read(fd->sysfd, buf, len)); });
+    fd->read_drained = n > 0 && size_t(n) < len;
     if (n > 0) return {size_t(n), Error()};
     if (n == 0) return {0, Error(Errc::kEOF, 0)};
     if (errno == EINTR) continue;

@@ -167,6 +167,51 @@ TEST(Net, ZeroLengthReadReturnsAtOnce) {
   EXPECT_FALSE(err);
 }
 
+// A read after a short read waits for the poller's edge instead of trying
+// the system call first (rt::net's one change to Go's pattern): in a
+// ping-pong exchange each side's read would otherwise fail with EAGAIN once
+// per message. The fault hook sees every read system call: about two per
+// round trip (one a side), not four.
+std::atomic<uint64_t> read_calls{0};
+int count_reads(rt::internal::PollCall call) {
+  if (call == rt::internal::PollCall::kRead) read_calls.fetch_add(1);
+  return 0;
+}
+
+TEST(Net, PingPongReadsOnceAMessageEachSide) {
+  Listener ln = must_listen();
+  auto [c, s] = must_pair(ln);
+  constexpr int kRounds = 2000;
+  constexpr size_t kMsg = 64;
+  auto served = rt::make_chan<int>(1);
+  rt::go([s, served]() mutable {
+    char b[4096];
+    int echoed = 0;
+    while (echoed < kRounds) {
+      auto [n, err] = s.read(b, sizeof b);
+      if (err || s.write(b, n).err) break;
+      echoed += int(n / kMsg);
+    }
+    served.send(echoed);
+  });
+  rt::internal::poll_fault_hook.store(count_reads);
+  char msg[kMsg], b[4096];
+  memset(msg, 'x', sizeof msg);
+  for (int i = 0; i < kRounds; i++) {
+    ASSERT_FALSE(c.write(msg, sizeof msg).err);
+    size_t got = 0;
+    while (got < kMsg) {
+      auto [n, err] = c.read(b, sizeof b);
+      ASSERT_FALSE(err);
+      got += n;
+    }
+  }
+  rt::internal::poll_fault_hook.store(nullptr);
+  EXPECT_EQ(served.recv(), kRounds);
+  EXPECT_GE(read_calls.load(), uint64_t(2 * kRounds));
+  EXPECT_LT(read_calls.load(), uint64_t(2 * kRounds + kRounds / 4)) << "reads that found nothing";
+}
+
 TEST(Net, ShutdownWriteGivesPeerEOFAndKeepsReading) {
   Listener ln = must_listen();
   auto [c, s] = must_pair(ln);

@@ -321,6 +321,8 @@ int poll_wait(PollDesc* pd, int mode) {
   return kPollOK;
 }
 
+bool poll_edge_pending(const PollDesc* pd, int mode) { return (mode == 'r' ? pd->rg : pd->wg).load() == kPdReady; }
+
 void poll_set_deadline(PollDesc* pd, int64_t d, int mode) {
   pd->lock.lock();
   if (pd->closing.load()) {

@@ -79,6 +79,9 @@ int poll_reset(PollDesc* pd, int mode);
 // Parks the calling goroutine until pd is ready for mode, its deadline
 // passes or it closes. Returns a PollResult (kPollOK: try the call again).
 int poll_wait(PollDesc* pd, int mode);
+// Whether an edge for mode arrived that no reset or wait has consumed
+// (the direction's word is pdReady).
+bool poll_edge_pending(const PollDesc* pd, int mode);
 // Sets the deadline of mode 'r', 'w' or 'r'+'w' to d (a nanotime()
 // instant; 0 clears it; a passed one fails waits at once).
 void poll_set_deadline(PollDesc* pd, int64_t d, int mode);
