@@ -95,6 +95,17 @@ int64_t tree_count(const Ref<Node>& n) {
   return l < 0 || r < 0 ? -1 : 1 + l + r;
 }
 
+// A tree of depth depth, built in a frame of its own so that no dead
+// slot of this frame holds one of its nodes.
+Ref<Node> live_tree(int depth) {
+  Ref<Node> live;
+  in_frame([&] {
+    int64_t counter = 0;
+    live = make_tree(depth, &counter);
+  });
+  return live;
+}
+
 // Allocates garbage that reuses any wrongly freed memory (and overwrites
 // it with other values), so that a missed reference shows up as a bad
 // checksum.
@@ -960,11 +971,7 @@ TEST(GCDeath, StopTheWorldModeMarksInsideOnePause) {
 // the trigger has adapted.
 TEST(GC, PacerKeepsTheSteadyStateHeapNearItsGoal) {
   ProcsGuard procs(2);
-  Ref<Node> live;
-  in_frame([&] {
-    int64_t counter = 0;
-    live = make_tree(16, &counter);  // about 6 MiB live
-  });
+  Ref<Node> live = live_tree(16);  // about 6 MiB live
   std::vector<double> ratios;
   uint32_t seen = rt::internal::gc_last_cycle().num;
   while (ratios.size() < 30) {
@@ -998,11 +1005,7 @@ bool stoptheworld_mode() {
 // told them that most of the mark was done and the heap ran past its goal.
 TEST(GC, ScanWorkCountsEachScannedByteOnce) {
   ProcsGuard procs(2);
-  Ref<Node> live;
-  in_frame([&] {
-    int64_t counter = 0;
-    live = make_tree(16, &counter);
-  });
+  Ref<Node> live = live_tree(16);
   const uint64_t tree_bytes = ((uint64_t(1) << 17) - 1) * rt::internal::roundupsize(sizeof(Node));
   for (int i = 0; i < 3; i++) {
     live_heap();
@@ -1055,11 +1058,7 @@ TEST(GC, AssistsWithNoWorkToDoParkUntilTheWorkersPay) {
 // least one ragged round and exactly one mark-termination stop.
 TEST(GC, MarkTerminationStopsTheWorldOnceWhenNothingMutates) {
   ProcsGuard procs(2);
-  Ref<Node> live;
-  in_frame([&] {
-    int64_t counter = 0;
-    live = make_tree(14, &counter);
-  });
+  Ref<Node> live = live_tree(14);
   for (int i = 0; i < 10; i++) {
     churn(20000);
     rt::gc();
