@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "rt/rt.h"
@@ -74,8 +75,15 @@ TEST(NetScale, TenThousandConnections) {
   // Everything the child needs is prepared before fork: between fork and
   // exec only async-signal-safe calls are allowed.
   std::string addr_env = "RTLAB_NET_SCALE_ADDR=" + ln.addr();
+  // The child does not inherit Bazel's premature-exit marker: its gtest
+  // would create and then remove the file this process made, so this
+  // process's own removal fails ("Failed to remove premature exit
+  // filepath") and a premature exit of this process goes unseen.
   std::vector<char*> envp;
-  for (char** e = environ; *e != nullptr; e++) envp.push_back(*e);
+  for (char** e = environ; *e != nullptr; e++) {
+    if (std::string_view(*e).starts_with("TEST_PREMATURE_EXIT_FILE=")) continue;
+    envp.push_back(*e);
+  }
   envp.push_back(addr_env.data());
   envp.push_back(nullptr);
   char arg0[] = "net_scale_client";
