@@ -83,7 +83,7 @@ TEST(Select, BlockedSendCaseDelivers) {
 TEST(Select, CloseDuringBlockedSelect) {
   auto a = rt::make_chan<int>(0);
   auto b = rt::make_chan<int>(0);
-  rt::internal::G* waiter = nullptr;
+  std::atomic<rt::internal::G*> waiter{nullptr};  // read by the test's wait while the goroutine stores it
   std::atomic<int> chosen{-1};
   std::atomic<bool> ok{true};
   rt::WaitGroup wg;
@@ -94,8 +94,8 @@ TEST(Select, CloseDuringBlockedSelect) {
     wg.done();
   });
   ASSERT_TRUE(wait_until([&] {
-    return waiter != nullptr && waiter->atomicstatus.load() == rt::internal::kGwaiting &&
-           std::string(waiter->waitreason) == "select";
+    rt::internal::G* g = waiter.load();
+    return g != nullptr && g->atomicstatus.load() == rt::internal::kGwaiting && std::string(g->waitreason) == "select";
   }));
   b.close();
   wg.wait();

@@ -39,7 +39,10 @@
 // Deadlock. When an M goes idle with sched.lock held, checkdead() counts Ms
 // that could still run something; if none can and no goroutine is
 // runnable, no timer is pending and no goroutine waits for I/O, the
-// program is deadlocked and dies with Go's message.
+// program is deadlocked and dies with Go's message. sysmon is not counted:
+// while it holds goroutines that it readied (taken from the poller, not
+// yet on a run queue with Ms started), it counts itself as one more
+// running M (incidlelocked(-1)), as Go's sysmon does around injectglist.
 #include <cxxabi.h>
 #include <pthread.h>
 #include <signal.h>
@@ -604,7 +607,7 @@ static void resetspinning() {
   wakep();
 }
 
-static void incidlelocked(int32_t v) {
+void incidlelocked(int32_t v) {
   LockGuard g(sched.lock);
   sched.nmidlelocked += v;
   if (v > 0) checkdead();
@@ -986,15 +989,14 @@ void injectglist(GQueue* list, int32_t n) {
     for (; k > 0 && sched.npidle.load() != 0; k--) startm(nullptr, false);
   };
   if (p == nullptr) {
-    // sysmon: pretend one more M runs while the Ms are started, so that
-    // checkdead cannot see a deadlock in between.
-    incidlelocked(-1);
+    // No P (sysmon, or an M that gave its P up): all to the global queue.
+    // A caller that checkdead does not count as running (sysmon) keeps it
+    // from seeing a deadlock until the Ms are started (see sysmon_main).
     {
       LockGuard g(sched.lock);
       globrunqputbatch(list, n);
     }
     start_idle(n);
-    incidlelocked(1);
     return;
   }
   mp->locks++;

@@ -22,6 +22,7 @@ namespace rt::internal {
 
 uint32_t retake(int64_t now);
 void startm_idle();
+void incidlelocked(int32_t v);
 
 namespace {
 
@@ -61,9 +62,17 @@ void* sysmon_main(void*) {
     int64_t lastpoll = netpoll_lastpoll.load();
     if (lastpoll != 0 && lastpoll + kNetpollIntervalNs < now &&
         netpoll_lastpoll.compare_exchange_strong(lastpoll, now)) {
+      // Pretend one more M runs (sysmon is not one checkdead counts) from
+      // the poll until the Ms for what it readied are started: a goroutine
+      // the poll takes has left netpoll_waiters and reaches a run queue
+      // only in injectglist, and an M that went idle in between would
+      // report a deadlock ("all goroutines are asleep", or "checkdead:
+      // runnable goroutine" once injectglist has made it runnable).
+      incidlelocked(-1);
       int32_t n = 0;
       GQueue list = netpoll(0, &n);
       injectglist(&list, n);
+      incidlelocked(1);
     }
     // Timers are run by the Ps' own Ms and by the idle M that waits for
     // the next one; this only catches a timer that all of them missed
