@@ -143,7 +143,9 @@ class SlurmCluster(unittest.TestCase):
         r = collect(sub)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn(f"shard 1/1 (task {job}_1) failed: was cancelled", r.stderr)
-        self.assertIn("no shard database to merge", r.stderr)
+        # The cancel may come before or after the shard created its database;
+        # either way no run of the hanging workload is merged.
+        self.assertRegex(r.stderr, r"no shard database to merge|merged 1 shard databases \(0 runs\)")
 
     def test_sbatch_refusal_is_reported_and_leaves_nothing(self):
         d = util.tmpdir()
