@@ -1022,7 +1022,7 @@ TEST(GC, ScanWorkCountsEachScannedByteOnce) {
 // one goroutine's assist holds the list's grey object, the other's finds
 // no work and parks until scanning pays its debt (or the mark ends).
 // Before parking, such debts were forgiven and the heap ran past the goal.
-TEST(GC, AssistsWithNoWorkToDoParkUntilTheWorkersPay) {
+TEST(GC, AssistsFindingNoWorkParkUntilTheWorkersPay) {
   if (stoptheworld_mode()) GTEST_SKIP() << "gcstoptheworld marks inside one pause: no assist runs";
   ProcsGuard procs(2);
   Ref<Node> live;

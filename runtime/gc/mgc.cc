@@ -497,7 +497,7 @@ void finish_cycle() {
   stats.num_gc++;
   if (cy.forced) stats.num_forced_gc++;
   uint32_t numgc = stats.num_gc;
-  stats.last = GcCycleReport{numgc,          cy.forced, cy.heap1, cy.goal, cy.ragged_rounds, cy.mark_term_stops,
+  stats.last = GcCycleReport{numgc, cy.forced, cy.heap1, cy.goal, cy.ragged_rounds, cy.mark_term_stops,
                              cy.mark.scan_work, cy.assist_parks.load()};
   double elapsed = double(cy.t_end - runtime_init_time) * double(cy.procs);
   double fraction = elapsed > 0 ? double(stats.gc_cpu_ns) / elapsed : 0;
