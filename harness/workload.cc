@@ -154,6 +154,7 @@ void Workload::begin() {
   sched0_ = rt::read_sched_stats();
   mem0_ = rt::read_mem_stats();
   stw0_ = rt::metrics::stw_pauses();
+  stopping0_ = rt::metrics::stw_stopping();
   lat0_ = rt::metrics::sched_latency();
   cpu0_ = process_cpu_ns();
   counters_->start();
@@ -167,6 +168,7 @@ void Workload::end(uint64_t ops) {
   sched1_ = rt::read_sched_stats();
   mem1_ = rt::read_mem_stats();
   stw1_ = rt::metrics::stw_pauses();
+  stopping1_ = rt::metrics::stw_stopping();
   lat1_ = rt::metrics::sched_latency();
   ops_ = ops;
   ended_ = true;
@@ -227,6 +229,7 @@ Json Workload::record() const {
   Json rtm = Json::object();
   rtm.set("sched", std::move(sched));
   rtm.set("stw_pause_ns", runtime_histogram_json(stw1_.since(stw0_)));
+  rtm.set("stw_stopping_ns", runtime_histogram_json(stopping1_.since(stopping0_)));
   rtm.set("sched_latency_ns",
           rt::metrics::sched_latency_enabled() ? runtime_histogram_json(lat1_.since(lat0_)) : Json(nullptr));
   rtm.set("gc", gc_json(mem0_, mem1_));

@@ -101,7 +101,7 @@ class Workload {
   std::unique_ptr<Counters> counters_;
   rt::SchedStats sched0_{}, sched1_{};
   rt::MemStats mem0_{}, mem1_{};
-  rt::metrics::HistogramSnapshot stw0_, stw1_, lat0_, lat1_;
+  rt::metrics::HistogramSnapshot stw0_, stw1_, stopping0_, stopping1_, lat0_, lat1_;
   int64_t t0_ = 0, wall_ns_ = 0, cpu0_ = 0, cpu_ns_ = 0;
   uint64_t ops_ = 0;
   bool ended_ = false;

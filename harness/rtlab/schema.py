@@ -69,8 +69,10 @@ def validate(rec):
         for k in ("sched", "stw_pause_ns", "gc", "memstats"):
             if k not in rt:
                 errs.append(f"runtime: missing '{k}' (null when not available)")
-        if rt.get("stw_pause_ns") is not None:
-            errs += _hist_errors(rt["stw_pause_ns"], "runtime.stw_pause_ns")
+        # stw_stopping_ns came later: records without it stay valid.
+        for k in ("stw_pause_ns", "stw_stopping_ns"):
+            if rt.get(k) is not None:
+                errs += _hist_errors(rt[k], f"runtime.{k}")
         if rt.get("gc") is not None and not isinstance(rt["gc"], dict):
             errs.append("runtime.gc: not an object or null")
     return errs
@@ -94,9 +96,10 @@ def flatten(rec):
     rt = rec.get("runtime") or {}
     for k, v in (rt.get("sched") or {}).items():
         put(f"sched.{k}", v)
-    if rt.get("stw_pause_ns"):
-        for q in ("p50", "p99", "max", "count"):
-            put(f"stw_pause_ns.{q}", rt["stw_pause_ns"].get(q))
+    for k in ("stw_pause_ns", "stw_stopping_ns"):
+        if rt.get(k):
+            for q in ("p50", "p99", "max", "count"):
+                put(f"{k}.{q}", rt[k].get(q))
     gc = rt.get("gc")
     if gc:
         for k in ("cycles", "forced_cycles", "pause_total_ns", "cpu_fraction"):

@@ -64,6 +64,17 @@ class Schema(unittest.TestCase):
                             "gc": {"cycles": 3, "max_pause_ns": 900, "pause_total_ns": 1500, "pause_ns": pauses}})
         f = schema.flatten(r)
         self.assertEqual((f["gc.max_pause_ns"], f["gc.pause_ns.p99"]), (900.0, 700.0))  # both gated
+        self.assertNotIn("stw_stopping_ns.max", f)  # records from before the field stay valid
+        self.assertEqual(schema.validate(r), [])
+
+    def test_stopping_histogram(self):
+        stopping = dict(record()["histograms"]["lat_ns"])
+        r = record(runtime={"sched": None, "stw_pause_ns": None, "memstats": None, "gc": None,
+                            "stw_stopping_ns": stopping})
+        self.assertEqual(schema.validate(r), [])
+        self.assertEqual(schema.flatten(r)["stw_stopping_ns.p99"], 9.0)
+        r["runtime"]["stw_stopping_ns"] = dict(stopping, count=4)
+        self.assertTrue(any("runtime.stw_stopping_ns" in e for e in schema.validate(r)))
 
 
 class Database(unittest.TestCase):

@@ -39,6 +39,7 @@ HistogramSnapshot HistogramSnapshot::since(const HistogramSnapshot& earlier) con
 }
 
 HistogramSnapshot stw_pauses() { return snapshot(obs::stw_pauses()); }
+HistogramSnapshot stw_stopping() { return snapshot(obs::stw_stopping()); }
 HistogramSnapshot sched_latency() { return snapshot(obs::sched_latency()); }
 HistogramSnapshot async_preempts() { return snapshot(obs::async_preempts()); }
 bool sched_latency_enabled() { return obs::sched_latency_enabled(); }

@@ -54,6 +54,7 @@ namespace {
 std::atomic<bool> latency_on{false};
 Histogram latency_hist;
 Histogram stw_hist;
+Histogram stw_stopping_hist;
 Histogram async_preempt_hist;
 int64_t stw_start = 0;  // written only by the M that stopped the world
 }  // namespace
@@ -64,8 +65,10 @@ void record_sched_latency(int64_t ns) { latency_hist.record(ns); }
 const Histogram& sched_latency() { return latency_hist; }
 
 void stw_begin() { stw_start = internal::nanotime(); }
+void stw_stopped() { stw_stopping_hist.record(internal::nanotime() - stw_start); }
 void stw_end() { stw_hist.record(internal::nanotime() - stw_start); }
 const Histogram& stw_pauses() { return stw_hist; }
+const Histogram& stw_stopping() { return stw_stopping_hist; }
 
 void record_async_preempt(int64_t ns) { async_preempt_hist.record(ns); }
 const Histogram& async_preempts() { return async_preempt_hist; }

@@ -45,10 +45,16 @@ void set_sched_latency_enabled(bool on);
 void record_sched_latency(int64_t ns);
 const Histogram& sched_latency();
 
-// Every stop-the-world pause, from the request to the restart.
+// Every stop-the-world pause, from the request to the restart; and the
+// part of it spent stopping, from the request until the last P stopped
+// (Go 1.22's /sched/pauses/stopping): the time to reach safe points, which
+// is what the preemption policy decides, apart from the work done while
+// stopped.
 void stw_begin();
+void stw_stopped();
 void stw_end();
 const Histogram& stw_pauses();
+const Histogram& stw_stopping();
 
 // Every asynchronous preemption (signal variant), from the SIGURG being
 // sent to the goroutine running again: signal delivery, the handler, the

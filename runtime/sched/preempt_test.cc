@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "rt/metrics.h"
 #include "rt/rt.h"
 #include "rt/sys.h"
 #include "runtime/policy/preempt.h"
@@ -195,6 +196,9 @@ TEST(AsyncPreempt, CallFreeLoopDoesNotStarveSleeper) {
 
 // coop: the stop waits for the loops to end. signal: it interrupts them
 // and completes within about 20 ms, while they still have work left.
+// Either way the stop's stopping part (rt::metrics::stw_stopping) is the
+// wait for the loops, which ignore the preemption flag: at least the
+// 20 us the stop polls that flag for before it sends a signal.
 TEST(AsyncPreempt, StopTheWorldInterruptsCallFreeLoops) {
   rt::testing::ProcsGuard procs(2);
   tsc_per_ms();
@@ -210,12 +214,23 @@ TEST(AsyncPreempt, StopTheWorldInterruptsCallFreeLoops) {
     });
   }
   rt::sleep(20'000'000);  // runs again once a loop is preempted (signal) or done (coop)
+  auto pauses0 = rt::metrics::stw_pauses();
+  auto stopping0 = rt::metrics::stw_stopping();
   int64_t t0 = rt::nanotime();
   rt::gomaxprocs(1);
   int64_t stw = rt::nanotime() - t0;
+  auto pauses = rt::metrics::stw_pauses().since(pauses0);
+  auto stopping = rt::metrics::stw_stopping().since(stopping0);
   int finished_at_stop = finished.load();
   rt::gomaxprocs(2);
   wg.wait();
+  ASSERT_GE(pauses.count, 1u);
+  EXPECT_EQ(stopping.count, pauses.count) << "one stopping time per pause";
+  EXPECT_LE(stopping.sum, pauses.sum) << "the stopping part of the pauses exceeds the pauses";
+  EXPECT_GE(stopping.sum, 20'000u) << "the stop waited for the call-free loops for less than its flag poll";
+  if (pauses.count == 1) {
+    EXPECT_LE(int64_t(stopping.sum), stw) << "stopping took longer than the whole GOMAXPROCS change";
+  }
   if (!signal_preemption()) {
     EXPECT_GE(finished_at_stop, 1) << "coop: main ran before any call-free loop ended";
     return;

@@ -1359,6 +1359,7 @@ int64_t stop_the_world(const char* reason) {
   for (int32_t i = 0; i < procs; i++) {
     if (allp[i]->status.load() != kPgcstop) throw_fatal("stopTheWorld: not stopped (status != _Pgcstop)");
   }
+  obs::stw_stopped();
   sched.stw_count.fetch_add(1, std::memory_order_relaxed);
   return begin;
 }

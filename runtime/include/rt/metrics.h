@@ -29,6 +29,11 @@ struct HistogramSnapshot {
 // Every stop-the-world pause (request to restart).
 HistogramSnapshot stw_pauses();
 
+// The stopping part of every stop-the-world pause: from the request until
+// the last P reached a safe point (Go 1.22's /sched/pauses/stopping). One
+// recording per pause, each at most that pause.
+HistogramSnapshot stw_stopping();
+
 // Every asynchronous preemption (preempt=signal), from the signal being
 // sent to the goroutine running again (with the time it waited behind
 // other runnable goroutines). Empty under coop.
