@@ -59,7 +59,6 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
-#include <cxxabi.h>
 #include <exception>
 #include <typeinfo>
 
@@ -273,13 +272,15 @@ struct UnwindState {
   Frames printed;  // frames from the start on
 };
 
+// By name, not by address: under AddressSanitizer &__cxa_throw is ASan's
+// interceptor, while the frame on the stack is libstdc++'s __cxa_throw.
 bool is_throw_function(uintptr_t pc) {
   Dl_info dl;
-  if (dladdr(reinterpret_cast<void*>(pc), &dl) == 0 || dl.dli_saddr == nullptr) return false;
-  void* fn = dl.dli_saddr;
-  return fn == reinterpret_cast<void*>(&__cxxabiv1::__cxa_throw) ||
-         fn == reinterpret_cast<void*>(&__cxxabiv1::__cxa_rethrow) ||
-         fn == reinterpret_cast<void*>(static_cast<void (*)(std::exception_ptr)>(&std::rethrow_exception));
+  if (dladdr(reinterpret_cast<void*>(pc), &dl) == 0 || dl.dli_sname == nullptr) return false;
+  for (const char* name : {"__cxa_throw", "__cxa_rethrow", "_ZSt17rethrow_exceptionNSt15__exception_ptr13exception_ptrE"}) {
+    if (strcmp(dl.dli_sname, name) == 0) return true;
+  }
+  return false;
 }
 
 _Unwind_Reason_Code unwind_one(_Unwind_Context* ctx, void* arg) {
