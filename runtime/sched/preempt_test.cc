@@ -608,8 +608,9 @@ TEST(AsyncPreempt, MallocAndStdioLoopsNeverDeadlock) {
       for (int i = 0; !stop.load(std::memory_order_relaxed); i++) {
         size_t n = size_t(16 + (i * 7919 + w) % 4096);
         auto* p = static_cast<char*>(malloc(n));
-        memset(p, w, n);
-        fprintf(devnull, "%d %d %s\n", w, i, p + n - 1);
+        memset(p, 'a' + w, n - 1);
+        p[n - 1] = 0;
+        fprintf(devnull, "%d %d %s\n", w, i, p + n - 2);
         free(p);
         for (uint64_t end = __rdtsc() + 20 * tsc_per_ms() / 1000; __rdtsc() < end;) asm volatile("" ::: "memory");
         rt::preempt_point();
