@@ -502,21 +502,24 @@ class Report:
                 if not rs:
                     continue
                 if g.impl(v) == "native":
-                    rows.append([p, v, "n/a (no runtime)", "", "", "", ""])
+                    rows.append([p, v, "n/a (no runtime)", "", "", "", "", ""])
                     continue
                 if not any(r["record"].get("runtime", {}).get("gc") for r in rs):
-                    rows.append([p, v, "no GC (null)", "", "", "", med(rs, "stw_pause_ns.max", "x_ns")])
+                    rows.append([p, v, "no GC (null)", "", "", "", med(rs, "stw_pause_ns.max", "x_ns"),
+                                 med(rs, "stw_stopping_ns.max", "x_ns")])
                     continue
                 rows.append([p, v, med(rs, "gc.cycles", "x"), med(rs, "gc.pause_ns.p50", "x_ns"),
                              med(rs, "gc.pause_ns.p99", "x_ns"), med(rs, "gc.max_pause_ns", "x_ns"),
-                             med(rs, "stw_pause_ns.max", "x_ns")])
+                             med(rs, "stw_pause_ns.max", "x_ns"), med(rs, "stw_stopping_ns.max", "x_ns")])
         if not rows:
             return
         self.doc.h(3, "Pauses (medians over repetitions of each run's figure)")
         self.doc.p("GC pause: the stop-the-world time of one collection (sweep termination plus mark termination, "
-                   "Go's PauseNs); n/a where no collection ended in the measured region.")
+                   "Go's PauseNs); n/a where no collection ended in the measured region. Max stopping: the "
+                   "longest time one stop-the-world took to reach every P's safe point (rt only; Go 1.19 does "
+                   "not report it).")
         self.doc.table(["GOMAXPROCS", "variant", "GC cycles", "GC pause p50", "GC pause p99", "max GC pause",
-                        "max stop-the-world pause"], rows)
+                        "max stop-the-world pause", "max stopping"], rows)
         if any(r["metrics"].get("gc.cycles") for rs in g.cells.values() for r in rs):
             self.doc.h(3, "GC pause distribution")
             self.dist_plot(g, "gc_pause_ns", lambda r: (r["record"].get("runtime", {}).get("gc") or {}).get("pause_ns"),
