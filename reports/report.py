@@ -504,13 +504,12 @@ class Report:
                 if g.impl(v) == "native":
                     rows.append([p, v, "n/a (no runtime)", "", "", "", "", ""])
                     continue
+                stops = [med(rs, "stw_pause_ns.max", "x_ns"), med(rs, "stw_stopping_ns.max", "x_ns")]
                 if not any(r["record"].get("runtime", {}).get("gc") for r in rs):
-                    rows.append([p, v, "no GC (null)", "", "", "", med(rs, "stw_pause_ns.max", "x_ns"),
-                                 med(rs, "stw_stopping_ns.max", "x_ns")])
+                    rows.append([p, v, "no GC (null)", "", "", ""] + stops)
                     continue
                 rows.append([p, v, med(rs, "gc.cycles", "x"), med(rs, "gc.pause_ns.p50", "x_ns"),
-                             med(rs, "gc.pause_ns.p99", "x_ns"), med(rs, "gc.max_pause_ns", "x_ns"),
-                             med(rs, "stw_pause_ns.max", "x_ns"), med(rs, "stw_stopping_ns.max", "x_ns")])
+                             med(rs, "gc.pause_ns.p99", "x_ns"), med(rs, "gc.max_pause_ns", "x_ns")] + stops)
         if not rows:
             return
         self.doc.h(3, "Pauses (medians over repetitions of each run's figure)")
