@@ -21,8 +21,8 @@
 //     system call), and the request still stands (gp->preempt);
 //   - m->locks == 0: no runtime lock held, not inside mallocgc or
 //     newproc (both hold m->locks), a P attached;
-//   - the PC is in the main executable's text, and not in the runtime's
-//     own code nor inside an inline write-barrier sequence (rt/gc.h's
+//   - the PC is in the main executable's .text section, and not in the
+//     runtime's own code nor inside an inline write-barrier sequence (rt/gc.h's
 //     ref_store: the test of the barrier flag and the store it guards
 //     must not be split by a stop; each inlined copy records its bounds
 //     in the section rt_wb_sequences, sorted at start-up and searched
@@ -34,7 +34,12 @@
 //     A PC in libc, libstdc++, the vDSO or any other shared object is
 //     never safe: the goroutine might hold malloc's or stdio's lock, and
 //     the next goroutine on that thread would deadlock (or, with a
-//     recursive stdio lock, corrupt the stream);
+//     recursive stdio lock, corrupt the stream). Nor is a PC in the
+//     executable's other code sections: a PLT stub (.plt, .plt.got,
+//     .plt.sec) runs on the way from any caller, the runtime included,
+//     to a shared object, and a stop there is a stop inside the caller
+//     (under ASan, between the two halves of a fiber switch). The same
+//     linker script gives the bounds of .text, rt_user_text_begin/end;
 //   - the stack pointer lies in the goroutine's stack with room for the
 //     trampoline's frame (red zone, registers, XSAVE area, the calls down
 //     to mcall);
@@ -64,7 +69,6 @@
 
 #include <cpuid.h>
 #include <dlfcn.h>
-#include <link.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
@@ -85,10 +89,13 @@ uint64_t rt_xsave_size = 0;
 uint64_t rt_xsave_mask = 0;
 void rt_async_preempt();
 void rt_async_preempt2(rt::internal::AsyncPreemptFrame* frame);
-// Defined by the linker script runtime/arch/rt_text.ld; null if a binary was
-// linked without it.
+// Defined by the linker script runtime/arch/rt_text.ld (the runtime's code,
+// and the .text section, where all other code of the executable is); null
+// if a binary was linked without it.
 extern const char rt_text_begin[] __attribute__((weak, visibility("hidden")));
 extern const char rt_text_end[] __attribute__((weak, visibility("hidden")));
+extern const char rt_user_text_begin[] __attribute__((weak, visibility("hidden")));
+extern const char rt_user_text_end[] __attribute__((weak, visibility("hidden")));
 // Bounds of the inline write-barrier sequences (rt/gc.h's ref_store):
 // pairs of [first instruction, end), one per inlined copy, in link order.
 struct WriteBarrierSequence {
@@ -111,7 +118,6 @@ constexpr uintptr_t kPreemptCallRoom = 8192;
 #else
 constexpr uintptr_t kPreemptCallRoom = 2048;
 #endif
-constexpr int kMaxTextRanges = 4;
 
 struct TextRange {
   uintptr_t lo, hi;
@@ -120,9 +126,7 @@ struct TextRange {
 struct AsyncPreemptConfig {
   bool enabled = false;
   pid_t pid = 0;
-  TextRange exe_text[kMaxTextRanges] = {};
-  int nexe_text = 0;
-  uintptr_t exe_base = 0;
+  TextRange user_text = {};
   TextRange rt_text = {};
   uintptr_t stack_room = 0;
   struct sigaction prev = {};  // SIGURG's handler before ours
@@ -138,14 +142,9 @@ Counters counters;
 
 constexpr int kNotRefused = -1;
 
-bool in_exe_text(uintptr_t pc) {
-  for (int i = 0; i < config.nexe_text; i++) {
-    if (pc >= config.exe_text[i].lo && pc < config.exe_text[i].hi) return true;
-  }
-  return false;
-}
-
-bool in_runtime_text(uintptr_t pc) { return pc >= config.rt_text.lo && pc < config.rt_text.hi; }
+bool in_range(const TextRange& r, uintptr_t pc) { return pc >= r.lo && pc < r.hi; }
+bool in_user_text(uintptr_t pc) { return in_range(config.user_text, pc); }
+bool in_runtime_text(uintptr_t pc) { return in_range(config.rt_text, pc); }
 
 // Whether pc lies inside an inline write-barrier sequence (binary search
 // of the table, sorted once by async_preempt_init; sequences never nest).
@@ -181,9 +180,8 @@ int async_safe_point(M* mp, const ucontext_t* uc) {
   if (status != kGrunning) return kRefusedNotUserG;
   if (!gp->preempt.load(std::memory_order_relaxed)) return kRefusedStale;
   if (mp->locks != 0 || mp->p == nullptr) return kRefusedLocks;
-  uintptr_t pc = uintptr_t(uc->uc_mcontext.gregs[REG_RIP]);
-  if (in_runtime_text(pc) || in_write_barrier_sequence(pc)) return kRefusedRuntimePC;
-  if (!in_exe_text(pc)) return kRefusedForeignPC;
+  int pc_refused = async_preempt_pc_refusal(uintptr_t(uc->uc_mcontext.gregs[REG_RIP]));
+  if (pc_refused != kNotRefused) return pc_refused;
   uintptr_t sp = uintptr_t(uc->uc_mcontext.gregs[REG_RSP]);
   if (sp > gp->stack.hi || sp < gp->stack.lo || sp - gp->stack.lo < config.stack_room) return kRefusedStack;
   // Only the first 64 bits are the kernel's mask; glibc's sigset_t is
@@ -231,19 +229,6 @@ void sigurg_handler(int sig, siginfo_t* info, void* uctx) {
     forward_signal(sig, info, uctx);
   }
   errno = saved_errno;
-}
-
-// The executable's code: the PF_X segments of the first object
-// dl_iterate_phdr reports, the main program.
-int find_exe_text(struct dl_phdr_info* info, size_t, void*) {
-  config.exe_base = info->dlpi_addr;
-  for (int i = 0; i < info->dlpi_phnum && config.nexe_text < kMaxTextRanges; i++) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
-    uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
-    config.exe_text[config.nexe_text++] = TextRange{lo, lo + ph.p_memsz};
-  }
-  return 1;  // stop after the main program
 }
 
 // XSAVE components to save: what the CPU supports (CPUID 0xD.0 EDX:EAX)
@@ -301,11 +286,12 @@ void async_preempt_init() {
 #endif
   if (!probe_xsave()) return;
   config.pid = getpid();
-  dl_iterate_phdr(find_exe_text, nullptr);
   config.rt_text = TextRange{reinterpret_cast<uintptr_t>(rt_text_begin), reinterpret_cast<uintptr_t>(rt_text_end)};
+  config.user_text =
+      TextRange{reinterpret_cast<uintptr_t>(rt_user_text_begin), reinterpret_cast<uintptr_t>(rt_user_text_end)};
   for (uintptr_t fn : {reinterpret_cast<uintptr_t>(&rt_async_preempt), reinterpret_cast<uintptr_t>(&rt_async_preempt2),
                        reinterpret_cast<uintptr_t>(&async_preempt_park)}) {
-    if (!in_runtime_text(fn) || !in_exe_text(fn)) {
+    if (!in_runtime_text(fn) || in_user_text(fn) || config.user_text.lo == 0) {
       throw_fatal("async preemption: the runtime's code is not in its rt_text section (link with //runtime:arch/rt_text.ld)");
     }
   }
@@ -330,6 +316,12 @@ bool preempt_m(M* mp) {
     return false;
   }
   return true;
+}
+
+int async_preempt_pc_refusal(uintptr_t pc) {
+  if (in_runtime_text(pc) || in_write_barrier_sequence(pc)) return kRefusedRuntimePC;
+  if (!in_user_text(pc)) return kRefusedForeignPC;
+  return kNotRefused;
 }
 
 AsyncPreemptStats async_preempt_stats() {

@@ -33,11 +33,16 @@ enum PreemptRefusal : int {
   kRefusedSyscall,   // in a system call (kGsyscall)
   kRefusedLocks,     // m->locks > 0: a runtime lock, mallocgc, newproc
   kRefusedRuntimePC, // PC inside the runtime's own code (rt_text)
-  kRefusedForeignPC, // PC outside the executable: libc, libstdc++, vDSO, ...
+  kRefusedForeignPC, // PC outside the executable's .text: libc, the vDSO, a PLT stub, ...
   kRefusedStack,     // not on the goroutine's stack, or too little room
   kRefusedSigmask,   // interrupted code had signals blocked (a signal handler)
   kNumPreemptRefusals,
 };
+
+// The part of the handler's decision that depends on the interrupted PC
+// alone: kRefusedRuntimePC, kRefusedForeignPC, or -1 when a goroutine may
+// be stopped there (user code in the executable's .text section).
+int async_preempt_pc_refusal(uintptr_t pc);
 
 struct AsyncPreemptStats {
   uint64_t signals_sent;

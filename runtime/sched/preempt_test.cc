@@ -4,7 +4,9 @@
 //
 // Loops here are "call-free": they read the time stamp counter inline and
 // never enter the runtime or libc, so only a signal can stop them.
+#include <dlfcn.h>
 #include <gtest/gtest.h>
+#include <link.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -26,6 +28,7 @@
 #include "rt/sys.h"
 #include "runtime/policy/preempt.h"
 #include "runtime/policy/runq.h"
+#include "runtime/sched/preempt.h"
 #include "runtime/sched/runtime2.h"
 #include "runtime/testing/rt_test_util.h"
 
@@ -672,6 +675,87 @@ TEST(AsyncPreempt, MallocAndStdioLoopsNeverDeadlock) {
   } else {
     EXPECT_EQ(after.preempt_signals - before.preempt_signals, 0u);
   }
+}
+
+// The executable's code sections, as its ELF section headers (read from
+// the file, independently of the runtime's linker symbols) give them.
+struct CodeSection {
+  std::string name;
+  uintptr_t lo, hi;
+};
+
+std::vector<CodeSection> executable_code_sections() {
+  std::vector<CodeSection> out;
+  uintptr_t base = 0;
+  dl_iterate_phdr([](struct dl_phdr_info* info, size_t, void* b) {
+        *static_cast<uintptr_t*>(b) = info->dlpi_addr;
+        return 1;  // the first object is the main program
+      },
+      &base);
+  FILE* f = fopen("/proc/self/exe", "rb");
+  if (f == nullptr) return out;
+  ElfW(Ehdr) eh;
+  std::vector<ElfW(Shdr)> sh;
+  std::vector<char> names;
+  if (fread(&eh, sizeof eh, 1, f) == 1 && eh.e_shentsize == sizeof(ElfW(Shdr))) {
+    sh.resize(eh.e_shnum);
+    if (fseek(f, long(eh.e_shoff), SEEK_SET) == 0 && fread(sh.data(), sizeof(ElfW(Shdr)), sh.size(), f) == sh.size() &&
+        eh.e_shstrndx < sh.size()) {
+      names.resize(sh[eh.e_shstrndx].sh_size + 1);
+      if (fseek(f, long(sh[eh.e_shstrndx].sh_offset), SEEK_SET) != 0 ||
+          fread(names.data(), 1, names.size() - 1, f) != names.size() - 1) {
+        names.clear();
+      }
+    }
+  }
+  fclose(f);
+  if (names.empty()) return out;
+  for (const ElfW(Shdr)& s : sh) {
+    if (!(s.sh_flags & SHF_EXECINSTR) || s.sh_size == 0 || s.sh_name >= names.size()) continue;
+    out.push_back({&names[s.sh_name], base + s.sh_addr, base + s.sh_addr + s.sh_size});
+  }
+  return out;
+}
+
+__attribute__((noinline)) int user_function(int x) { return x * 7 + 1; }
+
+// signal: the handler stops a goroutine only in the executable's .text
+// section, outside the runtime's code. Every PLT stub (.plt, .plt.got,
+// .plt.sec) is refused: runtime code calls shared objects through them,
+// so a stop there is a stop inside the runtime (under ASan it fell
+// between the two halves of a fiber switch, and ASan aborted).
+TEST(AsyncPreempt, OnlyTheTextSectionOutsideTheRuntimeIsUserCode) {
+  if (!signal_preemption()) GTEST_SKIP() << "coop installs no handler";
+  const std::vector<CodeSection> sections = executable_code_sections();
+  ASSERT_FALSE(sections.empty()) << "cannot read this executable's section headers";
+  int plts = 0;
+  bool text = false;
+  for (const CodeSection& s : sections) {
+    // The first, a middle and the last instruction byte of the section.
+    for (uintptr_t pc : {s.lo, s.lo + (s.hi - s.lo) / 2, s.hi - 1}) {
+      int refused = rt::internal::async_preempt_pc_refusal(pc);
+      if (s.name == "rt_text") {
+        EXPECT_EQ(refused, rt::internal::kRefusedRuntimePC) << s.name << " +" << pc - s.lo;
+      } else if (s.name != ".text") {
+        EXPECT_EQ(refused, rt::internal::kRefusedForeignPC) << s.name << " +" << pc - s.lo;
+      }
+    }
+    if (s.name.rfind(".plt", 0) == 0) plts++;
+    if (s.name == ".text") {
+      text = true;
+      auto fn = reinterpret_cast<uintptr_t>(&user_function);
+      EXPECT_TRUE(fn >= s.lo && fn < s.hi);
+    }
+  }
+  EXPECT_TRUE(text);
+  EXPECT_GT(plts, 0) << "no PLT section: the test proved nothing";
+  EXPECT_EQ(rt::internal::async_preempt_pc_refusal(reinterpret_cast<uintptr_t>(&user_function)), -1);
+  EXPECT_EQ(rt::internal::async_preempt_pc_refusal(reinterpret_cast<uintptr_t>(&rt::internal::async_preempt_init)),
+            rt::internal::kRefusedRuntimePC);
+  // A libc function, by its own address (not this executable's PLT stub).
+  EXPECT_EQ(rt::internal::async_preempt_pc_refusal(reinterpret_cast<uintptr_t>(dlsym(RTLD_DEFAULT, "write"))),
+            rt::internal::kRefusedForeignPC);
+  EXPECT_EQ(user_function(1), 8);
 }
 
 // ---- 6. GODEBUG=asyncpreemptoff=1 ----
