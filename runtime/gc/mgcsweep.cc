@@ -322,7 +322,9 @@ void gc_sweep_start() {
   heap_sweepgen.store(sg + 2, std::memory_order_release);
 }
 
-void gc_span_allocated(MSpan* s) { swept_set(s->sweepgen).push(s); }
+// s->sweepgen is read atomically: a stale entry for s's MSpan in the
+// unswept set may reach claim() at any time.
+void gc_span_allocated(MSpan* s) { swept_set(__atomic_load_n(&s->sweepgen, __ATOMIC_RELAXED)).push(s); }
 
 void gc_wake_bgsweep() {
   bool parked = true;

@@ -178,7 +178,9 @@ void* mallocgc(size_t size, bool scan, bool needzero) {
   }
   if (__builtin_expect(check, 0)) {
     gc_heap_trigger_check();
-    if (marking) gc_yield_to_fractional_worker(pp);
+    // The assist and the trigger check may park the goroutine, which can
+    // resume on another M and P: pp may now be another goroutine's.
+    if (marking) gc_yield_to_fractional_worker(getm()->p);
   }
   // A safe point, as every Go function's prologue is: a loop that only
   // allocates still stops for a stop-the-world or a stack scan promptly

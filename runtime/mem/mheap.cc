@@ -179,7 +179,7 @@ void init_span(MSpan* s, uintptr_t base, size_t npages, SpanState kind, SpanClas
   s->gcmarkBits = s->bitmaps[1];
   memset(s->bitmaps, 0, sizeof s->bitmaps);
   memset(s->pendingFree, 0, sizeof s->pendingFree);
-  s->sweepgen = heap_sweepgen.load(std::memory_order_acquire);
+  __atomic_store_n(&s->sweepgen, heap_sweepgen.load(std::memory_order_acquire), __ATOMIC_RELAXED);
   s->spanclass = spanclass;
   s->needzero = needzero;
   s->incache = false;
