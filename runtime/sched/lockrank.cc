@@ -15,7 +15,7 @@ namespace rt::internal {
 namespace {
 
 constexpr const char* kRankNames[] = {
-    "chanTimer", "semaRoot", "gcWaiters", "gcAssists", "sched", "allg", "pollDesc", "timers", "hchan", "sudog",
+    "chanTimer", "semaRoot", "gcWaiters", "gcAssists", "pollDesc", "sched", "allg", "timers", "hchan", "sudog",
     "gFree", "stackpool", "nopMcache", "finChans", "gcRoots", "gcStats", "mcentral", "mheap", "pollCache", "nopGcWork", "gcWork",
     "fixalloc",
 };

@@ -29,9 +29,11 @@ enum class LockRank : uint8_t {
   kSemaRoot,    // a semaphore-table root: held into gopark
   kGcWaiters,   // goroutines waiting for a GC cycle's mark to end
   kGcAssists,   // assists parked until background credit pays their debt
+  kPollDesc,    // a netpoll pollDesc: held while its deadline timers change,
+                // which may wake the netpoller or start an M (sched), as Go's
+                // pollSetDeadline does
   kSched,       // sched.lock: idle Ms and Ps, the global run queue
   kAllg,        // allglock
-  kPollDesc,    // a netpoll pollDesc: held while its deadline timers change
   kTimers,      // a P's timer heap; two at once in procresize
   kHchan,       // a channel (SpinLock); several in address order (select)
   kSudog,       // the central sudog cache

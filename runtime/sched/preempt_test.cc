@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "rt/metrics.h"
+#include "rt/gc.h"
 #include "rt/rt.h"
 #include "rt/sys.h"
 #include "runtime/policy/preempt.h"
@@ -756,6 +757,61 @@ TEST(AsyncPreempt, OnlyTheTextSectionOutsideTheRuntimeIsUserCode) {
   EXPECT_EQ(rt::internal::async_preempt_pc_refusal(reinterpret_cast<uintptr_t>(dlsym(RTLD_DEFAULT, "write"))),
             rt::internal::kRefusedForeignPC);
   EXPECT_EQ(user_function(1), 8);
+}
+
+struct WriteBarrierSequence {
+  uintptr_t lo, hi;
+};
+}  // namespace
+extern "C" WriteBarrierSequence __start_rt_wb_sequences[] __attribute__((weak, visibility("hidden")));
+extern "C" WriteBarrierSequence __stop_rt_wb_sequences[] __attribute__((weak, visibility("hidden")));
+namespace {
+
+struct Cell {
+  rt::Ref<Cell> next;
+};
+
+// One inline write-barrier sequence (rt/gc.h's ref_store) in user code.
+__attribute__((noinline)) void store_ref(Cell* c, const rt::Ref<Cell>& v) { c->next = v; }
+
+// Where code at fn tests rt_write_barrier_enabled (cmpb $0, rel32(%rip):
+// 80 3d <rel32> 00), within its first limit bytes; 0 if nowhere.
+uintptr_t barrier_test_in(const void* fn, size_t limit) {
+  const auto* code = static_cast<const uint8_t*>(fn);
+  for (size_t i = 0; i + 7 <= limit; i++) {
+    if (code[i] != 0x80 || code[i + 1] != 0x3d || code[i + 6] != 0) continue;
+    int32_t rel;
+    memcpy(&rel, code + i + 2, sizeof rel);
+    if (reinterpret_cast<uintptr_t>(code + i + 7) + intptr_t(rel) == reinterpret_cast<uintptr_t>(&rt_write_barrier_enabled)) {
+      return reinterpret_cast<uintptr_t>(code + i);
+    }
+  }
+  return 0;
+}
+
+// Every linker keeps a record of each inline write-barrier sequence that
+// stays in the executable, and the handler refuses those PCs. (lld, which
+// links the tests, dropped every record when --gc-sections found nothing
+// that referred to them: the section must be retained.)
+TEST(AsyncPreempt, WriteBarrierSequencesAreRecordedAndRefused) {
+  rt::Ref<Cell> v = rt::make<Cell>();
+  Cell c;
+  store_ref(&c, v);
+  ASSERT_TRUE(c.next == v);
+  uintptr_t seq = barrier_test_in(reinterpret_cast<const void*>(&store_ref), 128);
+  ASSERT_NE(seq, 0u) << "store_ref has no inline barrier test";
+  ASSERT_NE(__start_rt_wb_sequences, nullptr) << "no rt_wb_sequences section in this executable";
+  size_t found = 0;
+  for (const WriteBarrierSequence* r = __start_rt_wb_sequences; r < __stop_rt_wb_sequences; r++) {
+    EXPECT_EQ(barrier_test_in(reinterpret_cast<const void*>(r->lo), 7), r->lo) << "a record that is no barrier test";
+    EXPECT_GT(r->hi, r->lo);
+    if (r->lo == seq) found++;
+  }
+  EXPECT_EQ(found, 1u) << "store_ref's sequence is not recorded once";
+  if (!signal_preemption()) return;  // coop installs no handler
+  for (uintptr_t pc = seq; pc < seq + 8; pc++) {
+    EXPECT_EQ(rt::internal::async_preempt_pc_refusal(pc), rt::internal::kRefusedRuntimePC) << "+" << pc - seq;
+  }
 }
 
 // ---- 6. GODEBUG=asyncpreemptoff=1 ----

@@ -101,7 +101,13 @@ size_t gc_roundupsize(size_t size);
 // a test that saw the barrier off and its store would store unshaded into
 // a marking heap): each inlined copy records its bounds in the section
 // rt_wb_sequences, whose PCs the SIGURG handler refuses as it refuses the
-// runtime's own code (runtime/sched/preempt.cc).
+// runtime's own code (runtime/sched/preempt.cc). A record joins the section
+// group of the function it is in (the `?` flag): of an inline function
+// that several objects emit, the linker keeps one copy, and the records of
+// the copies it drops go with them (lld rejects a reference into a
+// dropped section; GNU ld resolved it to address 0). Records are retained
+// (`R`, SHF_GNU_RETAIN): nothing refers to them but __start_/__stop_,
+// and lld's --gc-sections would otherwise drop every one.
 void write_barrier_store(void** slot, void* v);
 inline void ref_store(void** slot, void* v) {
   asm goto(
@@ -110,7 +116,7 @@ inline void ref_store(void** slot, void* v) {
       "jne %l[barrier]\n\t"
       "movq %1, %0\n"
       "2:\n\t"
-      ".pushsection rt_wb_sequences,\"aw\"\n\t"
+      ".pushsection rt_wb_sequences,\"awR?\"\n\t"
       ".balign 8\n\t"
       ".quad 1b, 2b\n\t"
       ".popsection"
