@@ -325,10 +325,12 @@ __attribute__((noinline)) void print_failing_stack(Writer& w, const TraceStart& 
 
 // ---- Parked goroutines (frame-pointer chain) --------------------------------
 
-// The dump reads every goroutine while the other Ms still run (Go's
-// fatal-error dump does not stop the world either): a goroutine may start
-// or park while it is printed, so these reads race by design and are not
-// for ThreadSanitizer to judge (dump_one and print_parked_stack).
+// The dump reads every goroutine while the other Ms still run. Go's
+// startpanic_m calls freezetheworld first, which asks every P to stop but
+// waits only briefly, so there too goroutines may still run; rtlab does not
+// freeze at all. A goroutine may start or park while it is printed, so
+// these reads race by design and are not for ThreadSanitizer to judge
+// (dump_one and print_parked_stack).
 __attribute__((no_sanitize("thread"))) void print_parked_stack(Writer& w, G* gp) {
   // Saved context: mxcsr/fpcw, r15, r14, r13, r12, rbx, rbp, return pc.
   auto* saved = static_cast<uintptr_t*>(gp->sched_sp);
