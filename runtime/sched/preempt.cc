@@ -96,13 +96,6 @@ extern const char rt_text_begin[] __attribute__((weak, visibility("hidden")));
 extern const char rt_text_end[] __attribute__((weak, visibility("hidden")));
 extern const char rt_user_text_begin[] __attribute__((weak, visibility("hidden")));
 extern const char rt_user_text_end[] __attribute__((weak, visibility("hidden")));
-// Bounds of the inline write-barrier sequences (rt/gc.h's ref_store):
-// pairs of [first instruction, end), one per inlined copy, in link order.
-struct WriteBarrierSequence {
-  uintptr_t lo, hi;
-};
-extern WriteBarrierSequence __start_rt_wb_sequences[] __attribute__((weak, visibility("hidden")));
-extern WriteBarrierSequence __stop_rt_wb_sequences[] __attribute__((weak, visibility("hidden")));
 }
 
 namespace rt::internal {

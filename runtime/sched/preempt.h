@@ -6,6 +6,17 @@
 
 #include "runtime/sched/runtime2.h"
 
+// Bounds of the inline write-barrier sequences (rt/gc.h's ref_store):
+// pairs of [first instruction, end), one per inlined copy, in link order
+// (sorted by async_preempt_init); null without any.
+extern "C" {
+struct WriteBarrierSequence {
+  uintptr_t lo, hi;
+};
+extern WriteBarrierSequence __start_rt_wb_sequences[] __attribute__((weak, visibility("hidden")));
+extern WriteBarrierSequence __stop_rt_wb_sequences[] __attribute__((weak, visibility("hidden")));
+}
+
 namespace rt::internal {
 
 // GODEBUG=asyncpreemptoff=1: no preemption signals are sent, and none is

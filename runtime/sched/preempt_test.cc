@@ -23,8 +23,8 @@
 #include <thread>
 #include <vector>
 
-#include "rt/metrics.h"
 #include "rt/gc.h"
+#include "rt/metrics.h"
 #include "rt/rt.h"
 #include "rt/sys.h"
 #include "runtime/policy/preempt.h"
@@ -758,14 +758,6 @@ TEST(AsyncPreempt, OnlyTheTextSectionOutsideTheRuntimeIsUserCode) {
             rt::internal::kRefusedForeignPC);
   EXPECT_EQ(user_function(1), 8);
 }
-
-struct WriteBarrierSequence {
-  uintptr_t lo, hi;
-};
-}  // namespace
-extern "C" WriteBarrierSequence __start_rt_wb_sequences[] __attribute__((weak, visibility("hidden")));
-extern "C" WriteBarrierSequence __stop_rt_wb_sequences[] __attribute__((weak, visibility("hidden")));
-namespace {
 
 struct Cell {
   rt::Ref<Cell> next;
