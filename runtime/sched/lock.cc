@@ -126,6 +126,7 @@ bool Note::spin_for(int64_t ns) {
       __builtin_ia32_pause();
     }
     if (nanotime() >= deadline) return false;
+    osyield();
   }
 }
 

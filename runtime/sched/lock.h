@@ -99,7 +99,9 @@ class Note {
   // Returns true if woken, false on timeout. ns < 0 sleeps without limit.
   bool sleep_for(int64_t ns);
   // Polls the note for up to ns without sleeping; true if woken. For
-  // waits expected to end within microseconds.
+  // waits expected to end within microseconds. Between polls it yields
+  // the CPU (sched_yield), so that a thread it would keep from running,
+  // perhaps the one it waits for, still runs.
   bool spin_for(int64_t ns);
 
  private:
