@@ -7,6 +7,8 @@
 // moves half of itself plus the new goroutine to the global queue in one
 // locked batch. An idle M steals half of a random victim's ring; runnext is
 // stolen only in the last round, since the victim is about to run it.
+#include <unistd.h>
+
 #include "runtime/policy/runq.h"
 #include "runtime/sched/runtime2.h"
 
@@ -36,28 +38,6 @@ bool put_slow(P* p, G* gp, uint32_t head, uint32_t tail) {
   return true;
 }
 
-// The victim of a runnext steal is likely about to run it; stealing it now
-// would only move a hot goroutine between CPUs, so the thief gives it a
-// moment. Go's moment is usleep(3), which on Linux sleeps for the timer
-// slack, 50-60 us: in a stop of the world that began meanwhile, this M
-// holds its P through the sleep, and the stop waits for it (stop traces of
-// alloc_storm at GOMAXPROCS=2 on the 2-core VM: 50-75 us of 100-230 us
-// stops). Here the moment is 3 us of polling, cut short when the victim
-// takes its runnext or a stop is pending.
-constexpr int64_t kRunnextGraceNs = 3 * 1000;
-
-enum class RunnextWait { kTaken, kStopPending, kStillThere };
-
-RunnextWait await_victim_runnext(LocalRunq& q, G* next) {
-  int64_t deadline = internal::nanotime() + kRunnextGraceNs;
-  do {
-    for (int i = 0; i < 16; i++) __builtin_ia32_pause();
-    if (q.runnext.load(std::memory_order_acquire) != next) return RunnextWait::kTaken;
-    if (internal::sched.gcwaiting.load(std::memory_order_relaxed)) return RunnextWait::kStopPending;
-  } while (internal::nanotime() < deadline);
-  return RunnextWait::kStillThere;
-}
-
 // Copies half of victim's ring into ring slots [batch_head, ...) of p.
 // Returns the number of goroutines taken.
 uint32_t grab(P* victim, LocalRunq& dst, uint32_t batch_head, bool steal_runnext) {
@@ -71,16 +51,9 @@ uint32_t grab(P* victim, LocalRunq& dst, uint32_t batch_head, bool steal_runnext
       if (!steal_runnext) return 0;
       G* next = q.runnext.load(std::memory_order_acquire);
       if (next == nullptr) return 0;
-      if (victim->status.load(std::memory_order_relaxed) == internal::kPrunning) {
-        switch (await_victim_runnext(q, next)) {
-          case RunnextWait::kTaken:
-            continue;
-          case RunnextWait::kStopPending:
-            return 0;
-          case RunnextWait::kStillThere:
-            break;
-        }
-      }
+      // The victim is likely about to schedule its runnext; stealing it
+      // now would only move a hot goroutine between CPUs. Give it a moment.
+      if (victim->status.load(std::memory_order_relaxed) == internal::kPrunning) usleep(3);
       if (!q.runnext.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel)) continue;
       dst.ring[batch_head % kSize].store(next, std::memory_order_relaxed);
       return 1;
