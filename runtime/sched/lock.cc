@@ -45,7 +45,8 @@ void usleep_os(int64_t us) {
 namespace {
 constexpr int kActiveSpin = 4;
 constexpr int kActiveSpinCount = 30;
-constexpr int kPassiveSpin = 1;
+// How long a contended Lock yields the CPU before its first sleep (lock.h).
+constexpr int64_t kLockPassiveSpinNs = 50000;
 
 inline void procyield(int n) {
   for (int i = 0; i < n; i++) __builtin_ia32_pause();
@@ -69,22 +70,25 @@ void Lock::lock_slow(uint32_t v) {
   // v is 1 or 2. Whatever we write later must keep "sleepers may exist" if
   // they did, so remember the strongest state we displaced.
   uint32_t wait = v;
-  int spin = kActiveSpin;  // two noisy cores: spin briefly, then sleep
+  auto try_take = [&] {
+    while (state_.load(std::memory_order_relaxed) == 0) {
+      uint32_t expected = 0;
+      if (state_.compare_exchange_weak(expected, wait, std::memory_order_acquire)) return true;
+    }
+    return false;
+  };
+  // After a wakeup the deadline has passed: one yield, as in Go.
+  int64_t passive_deadline = 0;
   for (;;) {
-    for (int i = 0; i < spin; i++) {
-      while (state_.load(std::memory_order_relaxed) == 0) {
-        uint32_t expected = 0;
-        if (state_.compare_exchange_weak(expected, wait, std::memory_order_acquire)) return;
-      }
+    for (int i = 0; i < kActiveSpin; i++) {
+      if (try_take()) return;
       procyield(kActiveSpinCount);
     }
-    for (int i = 0; i < kPassiveSpin; i++) {
-      while (state_.load(std::memory_order_relaxed) == 0) {
-        uint32_t expected = 0;
-        if (state_.compare_exchange_weak(expected, wait, std::memory_order_acquire)) return;
-      }
+    if (passive_deadline == 0) passive_deadline = nanotime() + kLockPassiveSpinNs;
+    do {
+      if (try_take()) return;
       osyield();
-    }
+    } while (nanotime() < passive_deadline);
     v = state_.exchange(2, std::memory_order_acquire);
     if (v == 0) return;
     wait = 2;

@@ -7,6 +7,13 @@
 // rt::Mutex family, which parks the goroutine instead of the thread.
 // Holding a Lock raises m->locks, which marks the M as not preemptible:
 // an asynchronous preemption must never stop a goroutine that holds one.
+// A contended lock spins (Go's four rounds of 30 pauses), then yields the
+// CPU for up to kLockPassiveSpinNs (lock.cc) before it sleeps in the
+// kernel; Go yields once. Holds are microseconds, but a holder preempted
+// by the kernel can stay off its CPU for tens of them, and a thread
+// woken from a futex on the 2-core VM this project measures on often
+// waits 1-4 ms for a CPU (perf sched timehist's scheduling delay), so
+// one sleep costs a thousand times the hold.
 //
 // Every Lock and SpinLock has a rank (lockrank.h), checked in the debug
 // build.
