@@ -165,12 +165,18 @@ size_t count_marked(const MSpan* s) {
 // claims read it without a lock.
 inline void mark_swept(MSpan* s, uint32_t sg) { __atomic_store_n(&s->sweepgen, sg, __ATOMIC_RELEASE); }
 
-// Sweeps s, claimed by the caller (sweepgen sg - 1); c is s's mcentral,
-// locked by the caller when the span is small (and unlocked on return if
-// the span went back to the heap: *unlocked tells). Returns the pages
+// Sweeps s, claimed by the caller (sweepgen sg - 1); c is s's mcentral
+// (nullptr for a large span). `locked` says whether the caller holds c's
+// lock (the lazy sweep of cache_span); it holds it again on return. The
+// claim alone makes the caller the only one to touch s's bitmaps, so c's
+// lock is taken only to unlink s from its list and to put it back: the
+// background sweeper would otherwise hold the class's lock for every
+// span it sweeps, and an allocation of the same class waiting behind it
+// sleeps in the kernel, which costs milliseconds on the VM measured here
+// (lock.h). While unlinked, s is on no list: cache_span cannot take it and
+// free_object waits in gc_ensure_swept until it is back. Returns the pages
 // given back to the heap.
-size_t sweep_claimed(MSpan* s, MCentral* c, uint32_t sg, Sweeper who, bool* unlocked) {
-  *unlocked = false;
+size_t sweep_claimed(MSpan* s, MCentral* c, uint32_t sg, Sweeper who, bool locked) {
   if (s->incache) throw_fatal("gc: sweep of a span an mcache holds");
   pages_swept.fetch_add(s->npages, std::memory_order_relaxed);
   sweep_stats.pages[size_t(who)].fetch_add(s->npages, std::memory_order_relaxed);
@@ -190,6 +196,9 @@ size_t sweep_claimed(MSpan* s, MCentral* c, uint32_t sg, Sweeper who, bool* unlo
     mheap_free(s);
     return npages;
   }
+  if (!locked) c->lock.lock();
+  (s->list == &c->full ? c->full : c->partial).remove(s);
+  if (!locked) c->lock.unlock();
   size_t live = count_marked(s);
   if (live > s->allocCount) throw_fatal("gc: span has more marked objects than allocated ones");
   size_t freed = s->allocCount - live;
@@ -204,25 +213,23 @@ size_t sweep_claimed(MSpan* s, MCentral* c, uint32_t sg, Sweeper who, bool* unlo
   s->allocBits = s->gcmarkBits;
   s->gcmarkBits = old_alloc;
   memset(s->gcmarkBits, 0, kSpanBitmapBytes);
-  if (s->list == &c->full) {
-    c->full.remove(s);
-  } else {
-    c->partial.remove(s);
-  }
   s->allocCount = uint16_t(live);
   if (freed != 0) s->needzero = true;
   heap_counters.frees.fetch_add(freed, std::memory_order_relaxed);
   heap_counters.total_free.fetch_add(uint64_t(freed) * s->elemsize, std::memory_order_relaxed);
-  mark_swept(s, sg);
   if (live == 0) {
-    c->lock.unlock();
-    *unlocked = true;
+    mark_swept(s, sg);
+    if (locked) c->lock.unlock();
     size_t npages = s->npages;
     mheap_free(s);
+    if (locked) c->lock.lock();
     return npages;
   }
-  (live == s->nelems ? c->full : c->partial).push(s);
   swept_set(sg).push(s);
+  if (!locked) c->lock.lock();
+  mark_swept(s, sg);  // with s listed again, under the lock free_object takes
+  (live == s->nelems ? c->full : c->partial).push(s);
+  if (!locked) c->lock.unlock();
   return 0;
 }
 
@@ -241,15 +248,8 @@ size_t sweep_if_unswept(MSpan* s, Sweeper who) {
   sweepers_active.fetch_add(1, std::memory_order_acq_rel);
   size_t freed = 0;
   if (claim(s, sg)) {
-    bool unlocked;
-    if (span_class_size(s->spanclass) == 0) {
-      freed = sweep_claimed(s, nullptr, sg, who, &unlocked);
-    } else {
-      MCentral* c = &mcentral[s->spanclass];
-      c->lock.lock();
-      freed = sweep_claimed(s, c, sg, who, &unlocked);
-      if (!unlocked) c->lock.unlock();
-    }
+    MCentral* c = span_class_size(s->spanclass) == 0 ? nullptr : &mcentral[s->spanclass];
+    freed = sweep_claimed(s, c, sg, who, false);
   }
   sweepers_active.fetch_sub(1, std::memory_order_acq_rel);
   if (mp != nullptr) mp->locks--;
@@ -415,11 +415,7 @@ bool gc_sweep_in_mcentral(MSpan* s, MCentral* c) {
   uint32_t sg = heap_sweepgen.load(std::memory_order_acquire);
   sweepers_active.fetch_add(1, std::memory_order_acq_rel);
   bool claimed = claim(s, sg);
-  if (claimed) {
-    bool unlocked;
-    sweep_claimed(s, c, sg, Sweeper::kLazy, &unlocked);
-    if (unlocked) c->lock.lock();
-  }
+  if (claimed) sweep_claimed(s, c, sg, Sweeper::kLazy, true);
   sweepers_active.fetch_sub(1, std::memory_order_acq_rel);
   return claimed;
 }

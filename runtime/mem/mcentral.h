@@ -8,7 +8,9 @@
 // sweep): cache_span sweeps the unswept spans it meets at the head of
 // partial (Go <= 1.13's lazy sweep; at most kLazySweepPages pages of them
 // per look), and sweeping a
-// span moves it to the list its new fill says (runtime/gc/mgcsweep.cc).
+// span moves it to the list its new fill says (runtime/gc/mgcsweep.cc; a
+// sweeper other than cache_span's holds the lock only to unlink the span
+// and to list it again, not while it sweeps the bitmaps).
 //
 // A span leaves the lists while an mcache holds it (incache). Explicit
 // frees of its objects meanwhile go to its pendingFree bitmap; uncache
