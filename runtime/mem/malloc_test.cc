@@ -11,6 +11,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "rt/rt.h"
@@ -190,7 +191,7 @@ struct HeapCensus {
 HeapCensus take_census() {
   using namespace rt::internal;
   HeapCensus c;
-  LockGuard g(heap_lock);
+  HeapLockGuard g;
   for (size_t ai = 0; ai < (size_t(1) << kArenaBits); ai++) {
     HeapArena* ha = arena_of(uintptr_t(ai) * kArenaBytes);
     if (ha == nullptr) continue;
@@ -322,6 +323,50 @@ TEST(Malloc, ObjectsFreedByAnotherP) {
   }
   EXPECT_TRUE(ok.load());
   expect_stats_match_structures(view_heap());
+}
+
+// A free that finds the heap lock held does not wait for it: it leaves
+// the span to the holder, which gives the pages back before it releases
+// the lock (and no later), so no free is lost and none outlives the holder.
+TEST(Heap, FreeLeavesItsPagesToTheHolderOfTheHeapLock) {
+  using namespace rt::internal;
+  struct Range {
+    uintptr_t base;
+    size_t npages;
+  };
+  std::vector<MSpan*> spans;
+  std::vector<Range> ranges;
+  for (int i = 0; i < 64; i++) {
+    MSpan* s = mheap_alloc(size_t(1 + i % 3), SpanState::kManual, 0);
+    ASSERT_NE(s, nullptr);
+    spans.push_back(s);
+    ranges.push_back({s->startAddr, s->npages});
+  }
+  // Caller holds heap_lock.
+  auto is_free = [](const Range& r) {
+    uintptr_t base = 0;
+    size_t npages = 0;
+    return rt::policy::pagealloc::next_free_run(r.base, &base, &npages) && base == r.base && npages >= r.npages;
+  };
+  std::atomic<bool> returned{false};
+  std::thread freer;
+  {
+    HeapLockGuard g;
+    freer = std::thread([&] {
+      for (MSpan* s : spans) mheap_free(s);
+      returned.store(true);
+    });
+    for (int i = 0; i < 10000 && !returned.load(); i++) usleep(1000);
+    EXPECT_TRUE(returned.load()) << "mheap_free waited for the heap lock";
+    for (const Range& r : ranges) EXPECT_FALSE(is_free(r)) << "freed behind the holder's back";
+  }
+  freer.join();
+  // A bare lock gives back nothing: what the guard's release left stays.
+  heap_lock.lock();
+  size_t still_allocated = 0;
+  for (const Range& r : ranges) still_allocated += is_free(r) ? 0 : 1;
+  heap_lock.unlock();
+  EXPECT_EQ(still_allocated, 0u);
 }
 
 TEST(Malloc, LargeObjectJustOverTheSmallLimit) {

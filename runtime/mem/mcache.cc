@@ -52,7 +52,7 @@ void mcache_release_all(MCache* c) {
 void mcache_free(MCache* c) {
   mcache_release_all(c);
   if (c->pcache.free_bits != 0) {
-    LockGuard g(heap_lock);
+    HeapLockGuard g;
     policy::pagealloc::cache_flush(&c->pcache);
   }
   heap_counters.dead_mallocs.fetch_add(c->nmalloc.load(std::memory_order_relaxed), std::memory_order_relaxed);

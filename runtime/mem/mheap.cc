@@ -228,7 +228,7 @@ MSpan* mheap_alloc(size_t npages, SpanState kind, SpanClass spanclass) {
       base = policy::pagealloc::cache_alloc(c, npages);
       if (base == 0 && c->free_bits == 0) {
         {
-          LockGuard g(heap_lock);
+          HeapLockGuard g;
           policy::pagealloc::cache_refill(c);
         }
         base = policy::pagealloc::cache_alloc(c, npages);
@@ -236,7 +236,7 @@ MSpan* mheap_alloc(size_t npages, SpanState kind, SpanClass spanclass) {
     }
   }
   if (base == 0) {
-    LockGuard g(heap_lock);
+    HeapLockGuard g;
     base = policy::pagealloc::alloc(npages);
     if (base == 0) {
       if (!grow(npages)) return nullptr;
@@ -258,6 +258,58 @@ MSpan* mheap_alloc(size_t npages, SpanState kind, SpanClass spanclass) {
   return s;
 }
 
+namespace {
+
+// Spans whose mheap_free found the heap lock held, linked through next
+// (they are on no list); their pages are still allocated in the page
+// allocator. Pushed with a compare-and-swap, emptied whole by a holder
+// of the lock, so no entry is ever popped alone (no ABA).
+std::atomic<MSpan*> deferred_frees{nullptr};
+
+// Gives back the pages of the deferred spans (heap lock held) and returns
+// them linked through next in front of done.
+MSpan* drain_deferred_frees(MSpan* done) {
+  heap_lock.assert_held();
+  MSpan* s = deferred_frees.exchange(nullptr, std::memory_order_acquire);
+  while (s != nullptr) {
+    MSpan* next = s->next;
+    policy::pagealloc::free(s->startAddr, s->npages);
+    s->next = done;
+    done = s;
+    s = next;
+  }
+  return done;
+}
+
+// Releases the heap lock with no deferred free left behind, then returns
+// the spans in done to FixAlloc. A free that pushed after the last drain
+// and then found the lock still held relies on this: the stack is looked
+// at again after the unlock, with a read-modify-write, so either the look
+// sees the push or the pusher's try_lock sees the unlock.
+void unlock_heap(MSpan* done) {
+  for (;;) {
+    done = drain_deferred_frees(done);
+    heap_lock.unlock();
+    MSpan* seen = nullptr;
+    if (deferred_frees.compare_exchange_strong(seen, nullptr, std::memory_order_acq_rel)) break;
+    if (!heap_lock.try_lock()) break;  // the holder drains before it leaves
+  }
+  while (done != nullptr) {
+    MSpan* next = done->next;
+    span_alloc.free(done);
+    done = next;
+  }
+}
+
+}  // namespace
+
+HeapLockGuard::HeapLockGuard() {
+  heap_lock.lock();
+  drained_ = drain_deferred_frees(nullptr);
+}
+
+HeapLockGuard::~HeapLockGuard() { unlock_heap(drained_); }
+
 void mheap_free(MSpan* s) {
   SpanState st = s->state.load(std::memory_order_relaxed);
   if (st == SpanState::kDead) throw_fatal("mheap: free of a span that is not in use");
@@ -268,11 +320,18 @@ void mheap_free(MSpan* s) {
   } else {
     heap_counters.inuse_pages.fetch_sub(s->npages, std::memory_order_relaxed);
   }
-  {
-    LockGuard g(heap_lock);
+  if (heap_lock.try_lock()) {
     policy::pagealloc::free(s->startAddr, s->npages);
+    s->next = nullptr;
+    unlock_heap(s);
+    return;
   }
-  span_alloc.free(s);
+  MSpan* head = deferred_frees.load(std::memory_order_relaxed);
+  do {
+    s->next = head;
+  } while (!deferred_frees.compare_exchange_weak(head, s, std::memory_order_acq_rel, std::memory_order_relaxed));
+  // The holder may have left before it could see s.
+  if (heap_lock.try_lock()) unlock_heap(nullptr);
 }
 
 void for_each_span(void (*fn)(MSpan*, void*), void* arg) {

@@ -152,7 +152,7 @@ size_t scavenge_locked(size_t npages) {
 }
 
 size_t scavenge(size_t npages) {
-  LockGuard g(heap_lock);
+  HeapLockGuard g;
   return scavenge_locked(npages);
 }
 
