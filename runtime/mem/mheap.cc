@@ -266,38 +266,34 @@ namespace {
 // of the lock, so no entry is ever popped alone (no ABA).
 std::atomic<MSpan*> deferred_frees{nullptr};
 
-// Gives back the pages of the deferred spans (heap lock held) and returns
-// them linked through next in front of done.
-MSpan* drain_deferred_frees(MSpan* done) {
+// Gives back the deferred spans: their pages to the page allocator and
+// the spans to FixAlloc (whose lock is a leaf), both under the heap lock,
+// so a census under the lock finds MSpanInuse in step with the spans. A
+// push this misses is seen by unlock_heap's look after the unlock.
+void drain_deferred_frees() {
   heap_lock.assert_held();
+  if (deferred_frees.load(std::memory_order_relaxed) == nullptr) return;
   MSpan* s = deferred_frees.exchange(nullptr, std::memory_order_acquire);
   while (s != nullptr) {
     MSpan* next = s->next;
     policy::pagealloc::free(s->startAddr, s->npages);
-    s->next = done;
-    done = s;
+    span_alloc.free(s);
     s = next;
   }
-  return done;
 }
 
-// Releases the heap lock with no deferred free left behind, then returns
-// the spans in done to FixAlloc. A free that pushed after the last drain
-// and then found the lock still held relies on this: the stack is looked
-// at again after the unlock, with a read-modify-write, so either the look
-// sees the push or the pusher's try_lock sees the unlock.
-void unlock_heap(MSpan* done) {
+// Releases the heap lock with no deferred free left behind. A free that
+// pushed after the last drain and then found the lock still held relies
+// on this: the stack is looked at again after the unlock, with a
+// read-modify-write, so either the look sees the push or the pusher's
+// try_lock sees the unlock.
+void unlock_heap() {
   for (;;) {
-    done = drain_deferred_frees(done);
+    drain_deferred_frees();
     heap_lock.unlock();
     MSpan* seen = nullptr;
-    if (deferred_frees.compare_exchange_strong(seen, nullptr, std::memory_order_acq_rel)) break;
-    if (!heap_lock.try_lock()) break;  // the holder drains before it leaves
-  }
-  while (done != nullptr) {
-    MSpan* next = done->next;
-    span_alloc.free(done);
-    done = next;
+    if (deferred_frees.compare_exchange_strong(seen, nullptr, std::memory_order_acq_rel)) return;
+    if (!heap_lock.try_lock()) return;  // the holder drains before it leaves
   }
 }
 
@@ -305,10 +301,10 @@ void unlock_heap(MSpan* done) {
 
 HeapLockGuard::HeapLockGuard() {
   heap_lock.lock();
-  drained_ = drain_deferred_frees(nullptr);
+  drain_deferred_frees();
 }
 
-HeapLockGuard::~HeapLockGuard() { unlock_heap(drained_); }
+HeapLockGuard::~HeapLockGuard() { unlock_heap(); }
 
 void mheap_free(MSpan* s) {
   SpanState st = s->state.load(std::memory_order_relaxed);
@@ -320,18 +316,13 @@ void mheap_free(MSpan* s) {
   } else {
     heap_counters.inuse_pages.fetch_sub(s->npages, std::memory_order_relaxed);
   }
-  if (heap_lock.try_lock()) {
-    policy::pagealloc::free(s->startAddr, s->npages);
-    s->next = nullptr;
-    unlock_heap(s);
-    return;
-  }
   MSpan* head = deferred_frees.load(std::memory_order_relaxed);
   do {
     s->next = head;
   } while (!deferred_frees.compare_exchange_weak(head, s, std::memory_order_acq_rel, std::memory_order_relaxed));
-  // The holder may have left before it could see s.
-  if (heap_lock.try_lock()) unlock_heap(nullptr);
+  // A holder gives s back before it leaves; with nobody holding the lock,
+  // this thread is the holder.
+  if (heap_lock.try_lock()) unlock_heap();
 }
 
 void for_each_span(void (*fn)(MSpan*, void*), void* arg) {

@@ -94,9 +94,6 @@ class HeapLockGuard {
   ~HeapLockGuard();
   HeapLockGuard(const HeapLockGuard&) = delete;
   HeapLockGuard& operator=(const HeapLockGuard&) = delete;
-
- private:
-  MSpan* drained_;  // spans whose pages this holder gave back; their MSpans go to FixAlloc after the lock
 };
 // The sweep generation (runtime/gc/mgcsweep.cc): grows by 2 at each mark
 // termination; spans allocated now are stamped with it (swept).
