@@ -39,7 +39,11 @@ struct Workbuf {
   uintptr_t obj[kWorkbufEntries];
 };
 
-struct GcWork {
+// One cache line or more each: the markers of different Ps write their
+// accounting on every object they mark, and GcWorks sharing a line cost
+// each marker a coherence miss per object (alloc_storm at GOMAXPROCS=2
+// spent twice the mark CPU of GOMAXPROCS=1 for the same work).
+struct alignas(64) GcWork {
   Workbuf* wbuf1 = nullptr;
   Workbuf* wbuf2 = nullptr;
   // Accounting, folded into the cycle's totals by gcw_dispose.
